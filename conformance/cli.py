@@ -1,0 +1,178 @@
+"""``python -m conformance``: check, replay, list.
+
+Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
+implementation that could not be loaded; 3 an internal error of the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--subject", default="vmap_over_batch", help="the function under test")
+        p.add_argument("--x64", action="store_true", help="enable jax_enable_x64 (adds float64 inputs)")
+        p.add_argument("--strict", action="store_true",
+                       help="also require external implementations to reject invalid input clearly")
+        p.add_argument("--timeout", type=float, default=None, metavar="S",
+                       help="seconds one call may take before it counts as a hang (default 60)")
+        p.add_argument("--isolation", choices=("process", "none"), default="process",
+                       help="run implementations in a worker process (default) or in this one")
+
+    check = sub.add_parser("check", help="check implementations against every property")
+    check.add_argument("--impl", action="append", default=[], metavar="SPEC",
+                       help="name, module:attr, path/file.py:attr, or NAME=SPEC (repeatable); "
+                       "default: every registered implementation")
+    check.add_argument("--profile", default=None, help="dev (default), ci or fuzz")
+    check.add_argument("--json", metavar="PATH", help="write a JSON report here")
+    check.add_argument("--max-examples", type=int, default=None, metavar="N")
+    check.add_argument("--property", action="append", default=[], metavar="NAME",
+                       help="only these properties (repeatable)")
+    check.add_argument("--quiet", action="store_true", help="no progress output")
+    common(check)
+
+    replay = sub.add_parser("replay", help="re-run one property on one recorded case")
+    replay.add_argument("--impl", required=True, metavar="SPEC")
+    replay.add_argument("--property", required=True)
+    replay.add_argument("--case", required=True, help="the case as JSON, or @path/to/case.json")
+    common(replay)
+
+    sub.add_parser("list", help="list implementations and properties")
+    return parser
+
+
+def _usage_error(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _load_impls(specs: list[str], subject: str) -> list[tuple[Any, str]]:
+    from impl.registry import discover, get, load, names
+
+    if not specs:
+        discover()
+        return [(get(n, subject), n) for n in names(subject)]
+    return [(load(s, subject), s) for s in specs]
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from conformance.profiles import get_profile
+    from conformance.report import print_report
+    from conformance.runner import RunOptions, run
+    from conformance.subjects import get_subject
+    from impl.registry import ImplementationLoadError
+
+    try:
+        subject = get_subject(args.subject)
+        profile = get_profile(args.profile).with_examples(args.max_examples)
+        if args.max_examples is not None and args.max_examples < 1:
+            raise ValueError("--max-examples must be at least 1")
+        if args.timeout is not None and args.timeout <= 0:
+            raise ValueError("--timeout must be positive")
+        impls = _load_impls(args.impl, subject.name)
+        options = RunOptions(subject, profile, args.strict, args.x64, args.timeout,
+                             args.isolation, tuple(args.property))
+        from conformance.runner import selected_properties
+
+        props = selected_properties(options)
+    except (ValueError, KeyError, ImplementationLoadError) as e:
+        return _usage_error(e.args[0] if e.args else str(e))
+    err = Console(stderr=True, highlight=False)
+    total = len(impls) * len(props)
+    done = [0]
+    start = time.perf_counter()
+
+    def progress(impl: str, cell: Any) -> None:
+        done[0] += 1
+        if not args.quiet:
+            err.print(f"[{done[0]}/{total}] {impl} / {cell.property}: {cell.status} "
+                      f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)")
+
+    if not args.quiet:
+        err.print(f"checking {', '.join(i.name for i, _ in impls)} on {subject.name}, profile "
+                  f"{profile.name} ({profile.max_examples} examples per property)")
+    report = run(impls, options, progress)
+    print_report(report)
+    if args.json:
+        report.write_json(args.json)
+    return report.exit_code()
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from conformance import codec
+    from conformance.context import Context, PropertyFailure, SharedCache
+    from conformance.profiles import get_profile
+    from conformance.properties import PROPERTIES
+    from conformance.runner import RunOptions, configure_jax, make_executor, reference_panel, summarize
+    from conformance.subjects import get_subject
+    from impl.registry import ImplementationLoadError, load
+
+    try:
+        subject = get_subject(args.subject)
+        if args.property not in PROPERTIES:
+            raise ValueError(f"unknown property {args.property!r}; known: {', '.join(PROPERTIES)}")
+        text = args.case
+        if text.startswith("@"):
+            with open(text[1:]) as f:
+                text = f.read()
+        try:
+            case = codec.loads(text)
+        except (ValueError, json.JSONDecodeError) as e:
+            raise ValueError(f"--case is not a recorded case: {e}") from None
+        impl = load(args.impl, subject.name)
+    except (ValueError, KeyError, OSError, ImplementationLoadError) as e:
+        return _usage_error(e.args[0] if e.args else str(e))
+    configure_jax(args.x64)
+    prop = PROPERTIES[args.property]
+    options = RunOptions(subject, get_profile("dev"), args.strict, args.x64, args.timeout, args.isolation)
+    panel = {n: e for n, e in reference_panel(subject).items() if not (impl.builtin and n == impl.name)}
+    executor = make_executor(impl, options)
+    ctx = Context(subject, executor, panel, args.x64, args.strict, SharedCache())
+    print(f"{impl.name} / {prop.name}: {prop.claim}")
+    for key, value in summarize(case).items():
+        print(f"  {key} = {value}")
+    try:
+        prop.check(ctx, case)
+    except PropertyFailure as failure:
+        print(f"FAIL: {failure.message}")
+        return EXIT_FAILED
+    finally:
+        executor.close()
+    print("PASS: the property holds on this case")
+    return EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from conformance.properties import PROPERTIES
+    from conformance.subjects import SUBJECTS
+    from impl.registry import discover, get, names
+
+    discover()
+    for subject in SUBJECTS.values():
+        print(f"subject {subject.name}: {subject.signature}")
+        for n in names(subject.name):
+            impl = get(n, subject.name)
+            print(f"  implementation {n:<14} {'built-in' if impl.builtin else 'external'}  {impl.spec}")
+    for p in PROPERTIES.values():
+        print(f"property {p.name:<24} {p.claim}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = {"check": cmd_check, "replay": cmd_replay, "list": cmd_list}[args.command]
+    return handler(args)

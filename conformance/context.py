@@ -1,0 +1,105 @@
+"""What a property sees: the implementation under test, the oracle, the reference panel.
+
+Results that do not depend on the implementation under test (the oracle's
+answer, the built-in panel's outputs) are cached in a :class:`SharedCache`
+and shared by every implementation and property of a run.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from conformance.calls import CallResult
+from conformance.subjects import Args, Expected, Subject, args_key
+from impl.registry import Implementation
+
+
+class PropertyFailure(AssertionError):
+    """The implementation broke the property; ``details`` go into the report."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class Executor(Protocol):
+    impl: Implementation
+
+    def call(self, args: Args) -> CallResult: ...
+
+    def close(self) -> None: ...
+
+
+class _LRU(OrderedDict):
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def remember(self, key: str, value: Any) -> Any:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+@dataclass
+class SharedCache:
+    """Oracle answers and reference-panel outputs, keyed by exact arguments."""
+
+    expected: _LRU = field(default_factory=lambda: _LRU(4096))
+    panel: _LRU = field(default_factory=lambda: _LRU(4096))
+
+
+@dataclass
+class Context:
+    subject: Subject
+    executor: Executor
+    #: trusted reference implementations (the subject's built-ins, minus the one under test)
+    panel: dict[str, Executor]
+    x64: bool = False
+    strict: bool = False
+    cache: SharedCache = field(default_factory=SharedCache)
+    calls: int = 0
+
+    @property
+    def impl(self) -> Implementation:
+        return self.executor.impl
+
+    def call(self, args: Args) -> CallResult:
+        self.calls += 1
+        return self.executor.call(args)
+
+    def expected(self, args: Args) -> Expected:
+        key = args_key(args)
+        if key in self.cache.expected:
+            return self.cache.expected[key]
+        return self.cache.expected.remember(key, self.subject.expected(args, self.x64))
+
+    def panel_output(self, name: str, args: Args) -> CallResult:
+        key = f"{name}:{args_key(args)}"
+        if key in self.cache.panel:
+            return self.cache.panel[key]
+        return self.cache.panel.remember(key, self.panel[name].call(args))
+
+    def output(self, args: Args, what: str = "the call") -> np.ndarray:
+        """The flat output of a call, or a :class:`PropertyFailure` saying why there is none."""
+        result = self.call(args)
+        return usable_output(result, self.expected(args), what)
+
+
+def usable_output(result: CallResult, expected: Expected, what: str = "the call") -> np.ndarray:
+    if result.status != "ok" or result.output is None:
+        raise PropertyFailure(f"{what} {result.describe_failure()}", call=result.status)
+    out = result.output
+    if out.shape != expected.shape:
+        raise PropertyFailure(
+            f"{what} returned shape {out.shape}, expected {expected.shape} (see output_contract)"
+        )
+    if not (np.issubdtype(out.dtype, np.number) or out.dtype.name == "bfloat16"):
+        raise PropertyFailure(f"{what} returned dtype {out.dtype}, not a number")
+    return out

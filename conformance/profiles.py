@@ -1,0 +1,57 @@
+"""Profiles: how hard to look. Chosen with ``--profile`` or the ``CONFORMANCE_PROFILE`` variable.
+
+* ``dev``  -- quick, random; the default.
+* ``ci``   -- derandomized (the same examples every run), enough examples that
+  every corner of the domain (seeds beyond 16 bits, batches above 64, wide
+  inputs, many features, square layers, each dtype and array kind) is reached.
+* ``fuzz`` -- long, random, shapes drawn freely, with Hypothesis's example
+  database so failures found once replay first next time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+import strategies as S
+
+PROFILE_ENV = "CONFORMANCE_PROFILE"
+DATABASE_ENV = "CONFORMANCE_DATABASE"
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    max_examples: int
+    derandomize: bool
+    use_database: bool
+    pool: S.ShapePool | S.FreeShapes
+    #: seconds from the first failure to the reported minimal example (shrinking budget)
+    shrink_seconds: float
+    #: default per-call timeout, seconds (a call that compiles a new shape takes ~0.5 s)
+    timeout: float = 60.0
+    database_path: str = ".hypothesis/conformance"
+
+    def with_examples(self, n: int | None) -> Profile:
+        return self if n is None else replace(self, max_examples=n)
+
+
+PROFILES: dict[str, Profile] = {
+    "dev": Profile("dev", max_examples=10, derandomize=False, use_database=False,
+                   pool=S.DEFAULT_POOL, shrink_seconds=10.0),
+    "ci": Profile("ci", max_examples=40, derandomize=True, use_database=False,
+                  pool=S.DEFAULT_POOL, shrink_seconds=10.0),
+    "fuzz": Profile("fuzz", max_examples=1000, derandomize=False, use_database=True,
+                    pool=S.FreeShapes(), shrink_seconds=60.0),
+}
+
+
+def get_profile(name: str | None = None) -> Profile:
+    """The named profile, else ``$CONFORMANCE_PROFILE``, else ``dev``."""
+    name = name or os.environ.get(PROFILE_ENV) or "dev"
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of: {', '.join(PROFILES)}")
+    profile = PROFILES[name]
+    if profile.use_database and os.environ.get(DATABASE_ENV):
+        profile = replace(profile, database_path=os.environ[DATABASE_ENV])
+    return profile

@@ -1,0 +1,280 @@
+"""The properties. Each is one short function named after its claim, plus the strategy of its cases.
+
+A property takes a :class:`~conformance.context.Context` and a *case* (a dict of
+drawn values, JSON-encodable for replay) and raises
+:class:`~conformance.context.PropertyFailure` when the implementation breaks it.
+None of them names ``vmap_over_batch``: they ask the subject.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import chex
+import numpy as np
+from hypothesis import strategies as st
+
+import strategies as S
+from conformance.context import Context, PropertyFailure, usable_output
+from conformance.subjects import Args, StrategyConfig, Subject
+
+Case = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Property:
+    name: str
+    check: Callable[[Context, Case], None]
+    cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]]
+    #: "always", or "strict": external implementations are checked only with --strict
+    external: str = "always"
+
+    @property
+    def claim(self) -> str:
+        return (self.check.__doc__ or "").strip().splitlines()[0]
+
+
+PROPERTIES: dict[str, Property] = {}
+
+
+def prop(
+    cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]], external: str = "always"
+) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
+    def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
+        PROPERTIES[fn.__name__] = Property(fn.__name__, fn, cases, external)
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- case strategies
+
+
+def one_call(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
+    return st.fixed_dictionaries({"args": subject.valid_args(config, 0)})
+
+
+@st.composite
+def batch_edits(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
+    args = draw(subject.valid_args(config, 1))
+    batch = subject.batch_size(args)
+    return {
+        "args": args,
+        "row": draw(st.integers(0, batch - 1)),
+        "split": draw(st.integers(1, batch - 1)) if batch > 1 else 0,
+        "replacement_seed": draw(st.integers(0, 2**32 - 1)),
+        "permutation_seed": draw(st.integers(0, 2**32 - 1)),
+    }
+
+
+@st.composite
+def repeated_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
+    args = draw(subject.valid_args(config, 0))
+    return {
+        "args": args,
+        "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64)),
+        "other_args": draw(subject.valid_args(config, 0)),
+    }
+
+
+@st.composite
+def seed_pairs(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
+    args = draw(subject.valid_args(config, 1).filter(subject.has_nonzero_input))
+    return {"args": args, "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64))}
+
+
+def invalid_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
+    return subject.invalid_args().map(lambda t: {"args": t[0], "argument": t[1], "what": t[2]})
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def assert_close(got: np.ndarray, want: np.ndarray, allowed: np.ndarray, what: str, width: int = 0) -> None:
+    """Elementwise ``|got - want| <= allowed`` (NaN never passes), with the first mismatch reported."""
+    err = np.abs(got.astype(np.float64) - want)
+    bad = ~(err <= allowed)
+    if not bad.any():
+        return
+    i = int(np.argmax(bad))
+    where = f"index {i}" + (f" (row {i // width}, feature {i % width})" if width else "")
+    ratio = float(err[i] / allowed[i]) if allowed[i] > 0 else float("inf")
+    raise PropertyFailure(
+        f"{what}: {int(bad.sum())} of {bad.size} elements differ by more than allowed; first at "
+        f"{where}: got {float(got[i])!r}, expected {float(want[i])!r} +- {float(allowed[i]):.3g} "
+        f"(error {float(err[i]):.3g} = {ratio:.3g} x allowed)",
+        index=i,
+        got=float(got[i]),
+        expected=float(want[i]),
+        allowed=float(allowed[i]),
+        mismatches=int(bad.sum()),
+    )
+
+
+def _width(subject: Subject, args: Args, n: int) -> int:
+    batch = subject.batch_size(args)
+    return n // batch if batch else 0
+
+
+def _check(what: str, assertion: Callable[[], None]) -> None:
+    try:
+        assertion()
+    except AssertionError as e:
+        text = " ".join(str(e).replace("[Chex]", "").split())
+        raise PropertyFailure(f"{what}: {text}") from None
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@prop(one_call)
+def output_contract(ctx: Context, case: Case) -> None:
+    """Returns a jax.Array or np.ndarray, 1-D, of the promoted dtype, finite for finite inputs."""
+    args = case["args"]
+    expected = ctx.expected(args)
+    result = ctx.call(args)
+    if result.status != "ok":
+        raise PropertyFailure(f"the call {result.describe_failure()}")
+    if result.output_type not in ("jax.Array", "numpy.ndarray"):
+        raise PropertyFailure(f"returned {result.output_type}, expected a jax.Array or numpy.ndarray")
+    out = result.output
+    _check("not 1-D", lambda: chex.assert_rank(out, 1))
+    _check(f"wrong shape (expected {expected.shape})", lambda: chex.assert_shape(out, expected.shape))
+    _check(
+        f"wrong dtype (expected {expected.dtype.name}, JAX's promotion of "
+        f"{args[ctx.subject.batch_arg].dtype.name} with float32 parameters)",
+        lambda: chex.assert_type(out, expected.dtype),
+    )
+    if np.all(np.isfinite(expected.value)):
+        _check("non-finite output for finite input", lambda: chex.assert_tree_all_finite(out))
+
+
+@prop(one_call)
+def agrees_with_oracle(ctx: Context, case: Case) -> None:
+    """Every element lies within the floating-point error bound of the float64 oracle."""
+    args = case["args"]
+    expected = ctx.expected(args)
+    out = ctx.output(args)
+    assert_close(
+        out, expected.value, expected.bound, "disagrees with the float64 oracle",
+        _width(ctx.subject, args, out.size),
+    )
+
+
+@prop(one_call)
+def agrees_with_builtins(ctx: Context, case: Case) -> None:
+    """Agrees with every built-in implementation that itself agrees with the oracle on this input."""
+    args = case["args"]
+    expected = ctx.expected(args)
+    out = ctx.output(args)
+    for name in ctx.panel:
+        try:
+            theirs = usable_output(ctx.panel_output(name, args), expected)
+            assert_close(theirs, expected.value, expected.bound, "reference")
+        except PropertyFailure:
+            continue  # a reference that is itself off here is no witness (its own row shows it)
+        assert_close(
+            out, theirs.astype(np.float64), 2 * expected.bound, f"disagrees with built-in {name!r}",
+            _width(ctx.subject, args, out.size),
+        )
+
+
+@prop(batch_edits)
+def batch_independence(ctx: Context, case: Case) -> None:
+    """Each output row depends on its own input row only: sub-batches and edits of other rows agree."""
+    subject, args = ctx.subject, case["args"]
+    expected = ctx.expected(args)
+    full = subject.output_rows(ctx.output(args), args).astype(np.float64)
+    allowed = 2 * subject.output_rows(expected.bound, args)
+    batch, row, split = subject.batch_size(args), case["row"], case["split"]
+    perm = np.random.default_rng(case["permutation_seed"]).permutation(batch)
+    pieces = [(f"the single row [{row}]", np.array([row]))]
+    if split:
+        pieces += [(f"the prefix [:{split}]", np.arange(split)), (f"the suffix [{split}:]", np.arange(split, batch))]
+    pieces.append((f"the permutation {perm.tolist()[:12]}{'...' if batch > 12 else ''}", perm))
+    for label, rows in pieces:
+        sub = subject.take_rows(args, rows)
+        got = subject.output_rows(ctx.output(sub, f"the call on {label}"), sub)
+        assert_close(
+            got.reshape(-1), full[rows].reshape(-1), allowed[rows].reshape(-1),
+            f"{label} of the batch gives other rows than the full batch", full.shape[1],
+        )
+    x = args[subject.batch_arg]
+    new_row = S.make_values(x.shape[1:], x.dtype.name, "ordinary", case["replacement_seed"])
+    edited = subject.replace_row(args, row, new_row)
+    got = subject.output_rows(ctx.output(edited, f"the call with row {row} replaced"), edited)
+    others = np.arange(batch) != row
+    assert_close(
+        got[others].reshape(-1), full[others].reshape(-1), allowed[others].reshape(-1),
+        f"replacing input row {row} changed other output rows (index counts rows other than {row})",
+        full.shape[1],
+    )
+
+
+@prop(repeated_calls)
+def seed_determinism(ctx: Context, case: Case) -> None:
+    """The same call gives bitwise-identical output, also after calls with other seeds and shapes."""
+    subject, args = ctx.subject, case["args"]
+    first = ctx.output(args, "the first call")
+    again = ctx.output(args, "the second call")
+    if first.tobytes() != again.tobytes():
+        raise PropertyFailure(f"two identical calls in a row differ: {_first_difference(first, again)}")
+    ctx.output({**args, subject.seed_arg: case["other_seed"]}, "the call with the other seed")
+    ctx.output(case["other_args"], "the call with other arguments")
+    last = ctx.output(args, "the repeated call")
+    if first.tobytes() != last.tobytes():
+        raise PropertyFailure(
+            "the same call gave other bits after calls with another seed and other arguments "
+            f"(hidden state, or a cache that ignores an argument): {_first_difference(first, last)}"
+        )
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return f"{a.dtype}{list(a.shape)} then {b.dtype}{list(b.shape)}"
+    bytes_a = a.view(np.uint8).reshape(a.size, -1)
+    bytes_b = b.view(np.uint8).reshape(b.size, -1)
+    i = int(np.flatnonzero((bytes_a != bytes_b).any(axis=1))[0])
+    return f"first at index {i}: {float(a[i])!r} then {float(b[i])!r}"
+
+
+@prop(seed_pairs)
+def seed_sensitivity(ctx: Context, case: Case) -> None:
+    """Seeds naming different streams (modulo 2**32 without x64) give different outputs on non-zero input."""
+    subject, args = ctx.subject, case["args"]
+    first = ctx.output(args)
+    other = {**args, subject.seed_arg: case["other_seed"]}
+    second = ctx.output(other, f"the call with seed {case['other_seed']}")
+    if np.array_equal(first, second):
+        raise PropertyFailure(
+            f"seeds {args[subject.seed_arg]!r} and {case['other_seed']!r} give identical outputs "
+            f"(they name different streams{'' if ctx.x64 else ' even modulo 2**32'}): "
+            "the seed is ignored, truncated or wrapped"
+        )
+
+
+@prop(one_call)
+def inputs_untouched(ctx: Context, case: Case) -> None:
+    """A numpy input holds the same bytes afterwards; a jax input is neither deleted nor donated."""
+    result = ctx.call(case["args"])
+    if result.input_changes:
+        raise PropertyFailure("; ".join(result.input_changes))
+
+
+@prop(invalid_calls, external="strict")
+def invalid_input_rejected(ctx: Context, case: Case) -> None:
+    """Invalid input raises ValueError or TypeError with a message naming the bad argument."""
+    result = ctx.call(case["args"])
+    argument, what = case["argument"], case["what"]
+    if result.status == "ok":
+        shape = None if result.output is None else result.output.shape
+        raise PropertyFailure(f"accepted invalid input ({what}) and returned {result.output_type} {shape}")
+    if not result.raised_any(("ValueError", "TypeError")):
+        raise PropertyFailure(f"on invalid input ({what}) {result.describe_failure()}; expected ValueError or TypeError")
+    if argument not in result.error_message:
+        raise PropertyFailure(
+            f"on invalid input ({what}) raised {result.error_type}: {result.error_message!r}, "
+            f"which does not name the argument {argument!r}"
+        )

@@ -1,0 +1,56 @@
+"""Human-readable output: the implementation x property matrix and each failure's evidence."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from conformance.runner import RunReport
+
+MARKS = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]skip[/]", "error": "[magenta]ERROR[/]"}
+
+
+def print_report(report: RunReport, console: Console | None = None) -> None:
+    console = console or Console(highlight=False, soft_wrap=True)
+    props = []
+    for impl in report.implementations:
+        for cell in impl.properties:
+            if cell.property not in props:
+                props.append(cell.property)
+    table = Table(title=f"{report.subject} - profile {report.profile}"
+                  f"{' - x64' if report.x64 else ''}{' - strict' if report.strict else ''}")
+    table.add_column("implementation")
+    for p in props:
+        table.add_column(p.replace("_", " "), justify="center")
+    table.add_column("verdict", justify="center")
+    for impl in report.implementations:
+        by_name = {c.property: c for c in impl.properties}
+        cells = [MARKS[by_name[p].status] if p in by_name else "-" for p in props]
+        verdict = "[red]load error[/]" if impl.load_error else ("[green]conforms[/]" if impl.passed else "[red]does not conform[/]")
+        table.add_row(impl.name, *cells, verdict)
+    console.print(table)
+    for impl in report.implementations:
+        if impl.load_error:
+            console.print(f"\n[bold red]{impl.name}[/]: could not be loaded: {impl.load_error}")
+        for cell in impl.properties:
+            if cell.status in ("fail", "error"):
+                print_failure(console, impl.name, cell)
+    failed = sum(1 for i in report.implementations for c in i.properties if c.status in ("fail", "error"))
+    passed = sum(1 for i in report.implementations for c in i.properties if c.status == "pass")
+    skipped = sum(1 for i in report.implementations for c in i.properties if c.status == "skip")
+    console.print(f"\n{report.elapsed_seconds:.1f} s. conformance: {passed} passed, {failed} failed, {skipped} skipped")
+
+
+def print_failure(console: Console, impl: str, cell) -> None:  # noqa: ANN001
+    console.print(f"\n[bold red]{impl} / {cell.property}[/]: {cell.claim}")
+    console.print(f"  [red]{cell.message}[/]", markup=True)
+    if cell.counterexample:
+        console.print("  minimal counterexample:")
+        for key, value in cell.counterexample["summary"].items():
+            console.print(f"    {key} = {value}", markup=False)
+    if cell.first_failure_seconds is not None:
+        console.print(f"  first failure after {cell.first_failure_seconds:.1f} s, "
+                      f"minimal example {cell.shrink_seconds:.1f} s later ({cell.examples} examples)")
+    if cell.replay:
+        console.print("  replay:")
+        console.print(f"    {cell.replay}", markup=False, soft_wrap=True)

@@ -1,0 +1,351 @@
+"""The runner: the one place that joins implementations, strategies and properties.
+
+For each implementation and property (a *cell*) it runs a Hypothesis search over
+the property's cases, bounds the time spent shrinking, and turns the outcome into
+a :class:`CellResult` with the minimal counterexample and a replay command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+from hypothesis.errors import Flaky
+
+from conformance import codec
+from conformance.context import Context, PropertyFailure, SharedCache
+from conformance.executors import InProcessExecutor, WorkerExecutor
+from conformance.profiles import Profile
+from conformance.properties import PROPERTIES, Case, Property
+from conformance.subjects import StrategyConfig, Subject
+from impl.registry import Implementation, ImplementationLoadError, names
+from impl.registry import get as get_impl
+
+#: Longest inline ``--case`` in a replay command; longer cases go to a file.
+INLINE_CASE_LIMIT = 1500
+CASE_DIR_ENV = "CONFORMANCE_CASE_DIR"
+
+
+@dataclass
+class CellResult:
+    property: str
+    claim: str
+    status: str  # pass | fail | skip | error
+    examples: int = 0
+    calls: int = 0
+    seconds: float = 0.0
+    message: str = ""
+    counterexample: dict[str, Any] | None = None
+    replay: str | None = None
+    #: seconds from the first failure to the reported minimal example
+    shrink_seconds: float | None = None
+    #: seconds from the cell's start to its first failure
+    first_failure_seconds: float | None = None
+
+
+@dataclass
+class ImplResult:
+    name: str
+    spec: str
+    builtin: bool
+    properties: list[CellResult] = field(default_factory=list)
+    seconds: float = 0.0
+    load_error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.load_error is None and all(c.status in ("pass", "skip") for c in self.properties)
+
+
+@dataclass
+class RunOptions:
+    subject: Subject
+    profile: Profile
+    strict: bool = False
+    x64: bool = False
+    timeout: float | None = None
+    isolation: str = "process"  # process | none
+    properties: tuple[str, ...] = ()
+
+
+class _Tracker:
+    """Remembers the last failure (Hypothesis re-runs the minimal one last) and the shrink budget."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+        self.start = time.perf_counter()
+        self.examples = 0
+        self.first_failure: float | None = None
+        self.last: tuple[Case, PropertyFailure] | None = None
+        self.last_key: str | None = None
+
+    def over_budget(self) -> bool:
+        return self.first_failure is not None and time.perf_counter() - self.first_failure > self.budget
+
+    def record(self, case: Case, failure: PropertyFailure) -> None:
+        if self.first_failure is None:
+            self.first_failure = time.perf_counter()
+        self.last = (case, failure)
+        self.last_key = None
+
+
+def _case_key(case: Case) -> str:
+    return codec.dumps(case)
+
+
+def hypothesis_settings(profile: Profile, db_key: str) -> settings:
+    database = None
+    if profile.use_database and not profile.derandomize:
+        database = DirectoryBasedExampleDatabase(profile.database_path)
+    return settings(
+        max_examples=profile.max_examples,
+        derandomize=profile.derandomize,
+        database=database,
+        deadline=None,  # compilation makes first calls slow; hangs are caught by the per-call timeout
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        verbosity=Verbosity.quiet,
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        print_blob=False,
+    )
+
+
+def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list[str]) -> CellResult:
+    """Search for a counterexample to ``prop`` on ``ctx``'s implementation."""
+    if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
+        return CellResult(prop.name, prop.claim, "skip", message="external implementations: only with --strict")
+    tracker = _Tracker(profile.shrink_seconds)
+    calls_before = ctx.calls
+    config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
+
+    def body(case: Case) -> None:
+        tracker.examples += 1
+        if tracker.over_budget():
+            # Out of shrinking time: only the best failure so far still fails, so
+            # Hypothesis stops improving and reports it.
+            if tracker.last is None:
+                return
+            if tracker.last_key is None:
+                tracker.last_key = _case_key(tracker.last[0])
+            if _case_key(case) != tracker.last_key:
+                return
+        try:
+            prop.check(ctx, case)
+        except PropertyFailure as failure:
+            tracker.record(case, failure)
+            raise
+
+    db_key = f"nnx-conformance/{ctx.subject.name}/{ctx.impl.name}/{prop.name}"
+    test = given(case=prop.cases(ctx.subject, config))(body)
+    test = hypothesis_settings(profile, db_key)(test)
+    test._hypothesis_internal_database_key = db_key.encode()  # one database entry per cell
+    if profile.derandomize:
+        # Same examples for every implementation: the oracle and panel caches are shared.
+        test = seed(zlib.crc32(f"{ctx.subject.name}/{prop.name}".encode()))(test)
+    status, message = "pass", ""
+    try:
+        test()
+    except PropertyFailure:
+        status = "fail"
+    except Flaky:
+        status = "fail"
+        message = "failed, then passed when re-run on the same input (nondeterministic): "
+    except Exception as e:  # the suite's own fault, never the implementation's
+        tb = traceback.format_exc(limit=-3)
+        return CellResult(prop.name, prop.claim, "error", tracker.examples, ctx.calls - calls_before,
+                          time.perf_counter() - tracker.start,
+                          message=f"internal error in the suite: {type(e).__name__}: {e}\n{tb}")
+    end = time.perf_counter()
+    result = CellResult(prop.name, prop.claim, status, tracker.examples, ctx.calls - calls_before,
+                        end - tracker.start)
+    if status == "fail" and tracker.last is not None:
+        case, failure = tracker.last
+        result.message = message + failure.message
+        result.counterexample = {
+            "summary": summarize(case),
+            "details": failure.details,
+            "case": codec.encode(case),
+        }
+        result.replay = replay_command(replay_prefix, prop.name, case)
+        result.first_failure_seconds = round(tracker.first_failure - tracker.start, 3)
+        result.shrink_seconds = round(end - tracker.first_failure, 3)
+    return result
+
+
+def summarize(case: Case) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in case.items():
+        if isinstance(value, dict):
+            for name, arg in value.items():
+                out[name if key == "args" else f"{key}.{name}"] = codec.describe(arg)
+        else:
+            out[key] = codec.describe(value)
+    return out
+
+
+def replay_command(prefix: list[str], prop: str, case: Case) -> str:
+    text = codec.dumps(case)
+    if len(text) > INLINE_CASE_LIMIT:
+        folder = os.environ.get(CASE_DIR_ENV, ".conformance/cases")
+        os.makedirs(folder, exist_ok=True)
+        path = os.path.join(folder, f"{prop}-{zlib.crc32(text.encode()):08x}.json")
+        with open(path, "w") as f:
+            f.write(text)
+        arg = "@" + path
+    else:
+        arg = text
+    return " ".join(shlex.quote(p) for p in [*prefix, "--property", prop, "--case", arg])
+
+
+def replay_prefix(impl: Implementation, options: RunOptions, origin: str) -> list[str]:
+    prefix = ["python", "-m", "conformance", "replay", "--subject", options.subject.name, "--impl", origin]
+    if options.x64:
+        prefix.append("--x64")
+    if options.strict:
+        prefix.append("--strict")
+    return prefix
+
+
+def make_executor(impl: Implementation, options: RunOptions) -> Any:
+    if options.isolation == "none":
+        return InProcessExecutor(impl)
+    return WorkerExecutor(impl, options.x64, options.timeout or options.profile.timeout)
+
+
+def reference_panel(subject: Subject) -> dict[str, InProcessExecutor]:
+    """The subject's built-ins, run in this process: trusted code, shared by every cell."""
+    return {n: InProcessExecutor(get_impl(n, subject.name)) for n in names(subject.name, builtin_only=True)}
+
+
+def selected_properties(options: RunOptions) -> list[Property]:
+    chosen = options.properties or tuple(PROPERTIES)
+    unknown = [p for p in chosen if p not in PROPERTIES]
+    if unknown:
+        raise ValueError(f"unknown property {unknown[0]!r}; known: {', '.join(PROPERTIES)}")
+    return [PROPERTIES[p] for p in chosen]
+
+
+def configure_jax(x64: bool) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", bool(x64))
+
+
+def check_implementation(
+    impl: Implementation,
+    origin: str,
+    options: RunOptions,
+    panel: dict[str, InProcessExecutor],
+    cache: SharedCache,
+    on_cell: Callable[[str, CellResult], None] | None = None,
+) -> ImplResult:
+    """All selected properties on one implementation."""
+    start = time.perf_counter()
+    result = ImplResult(impl.name, impl.spec, impl.builtin)
+    own_panel = {n: e for n, e in panel.items() if not (impl.builtin and n == impl.name)}
+    executor = make_executor(impl, options)
+    ctx = Context(options.subject, executor, own_panel, options.x64, options.strict, cache)
+    prefix = replay_prefix(impl, options, origin)
+    try:
+        for prop in selected_properties(options):
+            cell = run_cell(ctx, prop, options.profile, prefix)
+            result.properties.append(cell)
+            if on_cell:
+                on_cell(impl.name, cell)
+    except ImplementationLoadError as e:
+        result.load_error = str(e)
+    finally:
+        executor.close()
+    result.seconds = round(time.perf_counter() - start, 3)
+    return result
+
+
+@dataclass
+class RunReport:
+    subject: str
+    profile: str
+    strict: bool
+    x64: bool
+    environment: dict[str, Any]
+    elapsed_seconds: float
+    implementations: list[ImplResult]
+
+    @property
+    def passed(self) -> bool:
+        return all(i.passed for i in self.implementations)
+
+    def exit_code(self) -> int:
+        if any(i.load_error for i in self.implementations):
+            return 2
+        if any(c.status == "error" for i in self.implementations for c in i.properties):
+            return 3
+        return 0 if self.passed else 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schema": "nnx-conformance/report/1",
+            "subject": self.subject,
+            "profile": self.profile,
+            "strict": self.strict,
+            "x64": self.x64,
+            "environment": self.environment,
+            "elapsed_seconds": self.elapsed_seconds,
+            "passed": self.passed,
+            "implementations": [
+                {**{k: v for k, v in asdict(i).items() if k != "properties"}, "passed": i.passed,
+                 "properties": [{**asdict(c), "name": c.property} for c in i.properties]}
+                for i in self.implementations
+            ],
+        }
+
+    def write_json(self, path: str) -> None:
+        with open(path, "w") as f:
+            json.dump(self.to_json(), f, indent=2, default=str)
+
+
+def environment(x64: bool) -> dict[str, Any]:
+    import flax
+    import hypothesis
+    import jax
+    import numpy
+
+    return {
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "flax": flax.__version__,
+        "numpy": numpy.__version__,
+        "hypothesis": hypothesis.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "x64": bool(x64),
+        "machine": platform.machine(),
+        "system": platform.system(),
+        "cpu_count": os.cpu_count(),
+        "executable": sys.executable,
+    }
+
+
+def run(
+    impls: Iterable[tuple[Implementation, str]],
+    options: RunOptions,
+    on_cell: Callable[[str, CellResult], None] | None = None,
+) -> RunReport:
+    """Check every ``(implementation, origin spec)`` pair; ``origin`` is what the user typed."""
+    configure_jax(options.x64)
+    start = time.perf_counter()
+    panel = reference_panel(options.subject)
+    cache = SharedCache()
+    results = [check_implementation(i, origin, options, panel, cache, on_cell) for i, origin in impls]
+    return RunReport(options.subject.name, options.profile.name, options.strict, options.x64,
+                     environment(options.x64), round(time.perf_counter() - start, 3), results)

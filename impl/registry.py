@@ -1,0 +1,212 @@
+"""The registry of implementations: register, list, get, load from a spec, discover.
+
+An implementation is any callable. The registry knows nothing of properties or
+strategies; it only maps names to callables and to a *spec* string from which a
+fresh process (a worker) can load the same callable again.
+
+Spec forms accepted by :func:`load`:
+
+* ``name``                       -- a registered implementation (built-in or discovered)
+* ``package.module:attr``        -- an importable module and an attribute of it
+* ``path/to/file.py:attr``       -- a Python file and an attribute of it
+* ``NAME=SPEC``                  -- any of the above, shown under NAME
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+DEFAULT_SUBJECT = "vmap_over_batch"
+ENTRY_POINT_GROUP = "nnx_conformance.implementations"
+
+#: Built-in modules, imported on first use of the registry.
+BUILTIN_MODULES = ("impl.nnx_vmap", "impl.manual_lift", "impl.broadcast")
+
+
+class ImplementationLoadError(Exception):
+    """An implementation spec could not be turned into a callable."""
+
+
+@dataclass(frozen=True)
+class Implementation:
+    """A named callable plus the spec that loads it again in another process."""
+
+    name: str
+    fn: Callable[..., Any]
+    spec: str
+    subject: str = DEFAULT_SUBJECT
+    builtin: bool = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.fn(*args, **kwargs)
+
+
+_REGISTRY: dict[str, dict[str, Implementation]] = {}
+_loaded_builtins = False
+_discovered = False
+
+
+def register(
+    name: str, *, subject: str = DEFAULT_SUBJECT
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register ``fn`` under ``name`` for ``subject``; returns ``fn`` unchanged."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"implementation name must be an identifier, got {name!r}")
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(fn):
+            raise TypeError(f"register({name!r}) needs a callable, got {type(fn).__name__}")
+        module = getattr(fn, "__module__", None)
+        qualname = getattr(fn, "__qualname__", "")
+        spec = f"{module}:{qualname}" if module and "<" not in qualname else name
+        builtin = bool(module) and module.startswith("impl.")
+        table = _REGISTRY.setdefault(subject, {})
+        existing = table.get(name)
+        if existing is not None and existing.fn is not fn and existing.spec != spec:
+            raise ValueError(f"an implementation named {name!r} is already registered")
+        table[name] = Implementation(name, fn, spec, subject, builtin)
+        return fn
+
+    return decorator
+
+
+def _ensure_builtins() -> None:
+    global _loaded_builtins
+    if not _loaded_builtins:
+        _loaded_builtins = True
+        for module in BUILTIN_MODULES:
+            importlib.import_module(module)
+
+
+def discover(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """Load implementations advertised by installed packages under ``group``.
+
+    Each entry point's name is the implementation name and its value a
+    ``module:attr`` spec. Returns the names found. A broken entry point is an
+    :class:`ImplementationLoadError` naming it.
+    """
+    global _discovered
+    _ensure_builtins()
+    found = []
+    for ep in importlib.metadata.entry_points(group=group):
+        impl = load(f"{ep.name}={ep.value}")
+        _REGISTRY.setdefault(impl.subject, {})[impl.name] = impl
+        found.append(ep.name)
+    _discovered = True
+    return found
+
+
+def names(subject: str = DEFAULT_SUBJECT, *, builtin_only: bool = False) -> list[str]:
+    """Names registered for ``subject``: built-ins first, then others, each sorted."""
+    _ensure_builtins()
+    table = _REGISTRY.get(subject, {})
+    builtins = [n for n, i in table.items() if i.builtin]
+    others = [n for n, i in table.items() if not i.builtin]
+    return sorted(builtins, key=_builtin_order) + ([] if builtin_only else sorted(others))
+
+
+def _builtin_order(name: str) -> tuple[int, str]:
+    order = [m.rsplit(".", 1)[1] for m in BUILTIN_MODULES]
+    return (order.index(name) if name in order else len(order), name)
+
+
+def get(name: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
+    """The implementation registered under ``name`` (KeyError naming the known ones)."""
+    _ensure_builtins()
+    table = _REGISTRY.get(subject, {})
+    if name not in table:
+        known = ", ".join(names(subject)) or "none"
+        raise KeyError(f"no implementation named {name!r} for {subject} (known: {known})")
+    return table[name]
+
+
+def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
+    """Turn a spec (see module docstring) into an :class:`Implementation`.
+
+    Raises :class:`ImplementationLoadError` with a one-line message naming the
+    spec when the file is missing, the import fails, the attribute is missing
+    or is not callable.
+    """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ImplementationLoadError(f"empty implementation spec {spec!r}")
+    spec = spec.strip()
+    label = None
+    if "=" in spec:
+        label, _, target = spec.partition("=")
+        label, target = label.strip(), target.strip()
+        if not label.isidentifier():
+            raise ImplementationLoadError(
+                f"{spec!r}: the name before '=' must be an identifier, got {label!r}"
+            )
+    else:
+        target = spec
+    if ":" not in target:
+        _ensure_builtins()
+        try:
+            impl = get(target, subject)
+        except KeyError as e:
+            raise ImplementationLoadError(
+                f"{spec!r}: {e.args[0]}; use module:attr or path/to/file.py:attr"
+            ) from None
+        return Implementation(label or impl.name, impl.fn, impl.spec, subject, impl.builtin)
+    where, _, attr = target.rpartition(":")
+    if not where or not attr:
+        raise ImplementationLoadError(f"{spec!r}: expected module:attr or file.py:attr")
+    module = _import_target(spec, where)
+    obj: Any = module
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImplementationLoadError(
+                f"{spec!r}: {where} has no attribute {attr!r}"
+            ) from None
+    if not callable(obj):
+        raise ImplementationLoadError(
+            f"{spec!r}: {attr} is a {type(obj).__name__}, not a callable"
+        )
+    canonical = target if where.endswith(".py") else f"{where}:{attr}"
+    if where.endswith(".py"):
+        canonical = f"{os.path.abspath(where)}:{attr}"
+    name = label or attr.rsplit(".", 1)[-1]
+    builtin = where.startswith("impl.") and where in BUILTIN_MODULES
+    return Implementation(name, obj, canonical, subject, builtin)
+
+
+def _import_target(spec: str, where: str) -> Any:
+    if where.endswith(".py"):
+        path = os.path.abspath(where)
+        if not os.path.isfile(path):
+            raise ImplementationLoadError(f"{spec!r}: no such file {where}")
+        mod_name = f"_conformance_user_{zlib.crc32(path.encode()):08x}"
+        if mod_name in sys.modules:
+            return sys.modules[mod_name]
+        module_spec = importlib.util.spec_from_file_location(mod_name, path)
+        if module_spec is None or module_spec.loader is None:
+            raise ImplementationLoadError(f"{spec!r}: cannot import {where}")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[mod_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException as e:  # a user file may raise anything, even SystemExit
+            del sys.modules[mod_name]
+            raise ImplementationLoadError(
+                f"{spec!r}: importing {where} raised {type(e).__name__}: {e}"
+            ) from None
+        return module
+    try:
+        return importlib.import_module(where)
+    except ModuleNotFoundError as e:
+        raise ImplementationLoadError(f"{spec!r}: no module named {e.name!r}") from None
+    except BaseException as e:
+        raise ImplementationLoadError(
+            f"{spec!r}: importing {where} raised {type(e).__name__}: {e}"
+        ) from None

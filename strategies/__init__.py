@@ -1,0 +1,67 @@
+"""Hypothesis strategies for batched Flax NNX calls. They know nothing of implementations.
+
+Small, composable, validated (a bad argument is an ``InvalidArgument`` naming it):
+
+* :mod:`strategies.scalars` -- seeds and ``features`` in every spelling
+* :mod:`strategies.shapes`  -- ``(B, D_in, features)`` from a compile-friendly pool
+* :mod:`strategies.arrays`  -- dtypes and value families of ``x_batch``
+* :mod:`strategies.kinds`   -- jax / numpy / read-only / Fortran / non-contiguous arrays
+* :mod:`strategies.calls`   -- whole argument sets, valid and invalid
+"""
+
+from strategies.arrays import (
+    FLOAT_DTYPES,
+    VALUE_FAMILIES,
+    X64_DTYPES,
+    array_kinds,
+    dtypes,
+    make_values,
+    np_dtype,
+    value_families,
+    x_batches,
+)
+from strategies.calls import INVALID_CASES, invalid_vmap_over_batch_args, vmap_over_batch_args
+from strategies.kinds import ARRAY_KINDS, KindedArray, materialize
+from strategies.scalars import (
+    FEATURES_SPELLINGS,
+    SEED_BUCKETS,
+    features_spellings,
+    related_seeds,
+    seed_bucket,
+    seed_identity,
+    seeds,
+    spell_features,
+)
+from strategies.shapes import DEFAULT_POOL, FreeShapes, ShapePool, batch_sizes, layer_shapes, shapes
+
+__all__ = [
+    "ARRAY_KINDS",
+    "DEFAULT_POOL",
+    "FEATURES_SPELLINGS",
+    "FLOAT_DTYPES",
+    "INVALID_CASES",
+    "SEED_BUCKETS",
+    "VALUE_FAMILIES",
+    "X64_DTYPES",
+    "FreeShapes",
+    "KindedArray",
+    "ShapePool",
+    "array_kinds",
+    "batch_sizes",
+    "dtypes",
+    "features_spellings",
+    "invalid_vmap_over_batch_args",
+    "layer_shapes",
+    "make_values",
+    "materialize",
+    "np_dtype",
+    "related_seeds",
+    "seed_bucket",
+    "seed_identity",
+    "seeds",
+    "shapes",
+    "spell_features",
+    "value_families",
+    "vmap_over_batch_args",
+    "x_batches",
+]

@@ -1,0 +1,91 @@
+"""Whole argument sets for ``vmap_over_batch(seed, x_batch, features)``, valid and invalid.
+
+Arguments are dicts keyed by parameter name, with ``x_batch`` a
+:class:`~strategies.kinds.KindedArray` (call ``.materialize()`` to get the array).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from strategies.arrays import VALUE_FAMILIES, make_values, x_batches
+from strategies.kinds import ARRAY_KINDS, KindedArray
+from strategies.scalars import FEATURES_SPELLINGS, features_spellings, seeds, spell_features
+from strategies.shapes import DEFAULT_POOL, FreeShapes, ShapePool, shapes
+
+Args = dict[str, Any]
+
+
+@st.composite
+def vmap_over_batch_args(
+    draw: st.DrawFn,
+    *,
+    pool: ShapePool | FreeShapes = DEFAULT_POOL,
+    x64: bool = False,
+    min_batch: int = 0,
+    kinds: tuple[str, ...] = ARRAY_KINDS,
+    families: tuple[str, ...] = VALUE_FAMILIES,
+    spellings: tuple[str, ...] = FEATURES_SPELLINGS,
+) -> Args:
+    """Valid ``{"seed", "x_batch", "features"}`` covering every edge of the domain."""
+    batch, d_in, features = draw(shapes(pool, min_batch=min_batch))
+    x = draw(x_batches((batch, d_in), x64=x64, kinds=kinds, families=families))
+    return {
+        "seed": draw(seeds()),
+        "x_batch": x,
+        "features": spell_features(features, draw(features_spellings(spellings))),
+    }
+
+
+def _x(shape: tuple[int, ...], dtype: str = "float32", kind: str = "numpy") -> KindedArray:
+    return KindedArray(make_values(shape, dtype, "ordinary", 1), kind, "ordinary")
+
+
+def _bad_dtype_x(dtype: str) -> KindedArray:
+    return KindedArray(np.ones((2, 3), dtype=dtype), "numpy", f"{dtype} values")
+
+
+#: Invalid inputs, each with the argument its error must name.
+INVALID_CASES: tuple[tuple[str, str, Any], ...] = (
+    ("x_batch", "1-D x_batch", _x((3,))),
+    ("x_batch", "3-D x_batch", _x((1, 2, 3))),
+    ("x_batch", "0-D x_batch", _x(())),
+    ("x_batch", "1-D jax x_batch", _x((4,), kind="jax")),
+    ("x_batch", "D_in = 0", _x((2, 0))),
+    ("x_batch", "bool dtype", _bad_dtype_x("bool")),
+    ("x_batch", "complex dtype", _bad_dtype_x("complex64")),
+    ("x_batch", "string dtype", KindedArray(np.array([["a", "b"]]), "numpy", "strings")),
+    ("x_batch", "a str", "not an array"),
+    ("x_batch", "None", None),
+    ("features", "features = 0", 0),
+    ("features", "negative features", -3),
+    ("features", "features truncating to 0", 0.5),
+    ("features", "NaN features", float("nan")),
+    ("features", "infinite features", float("inf")),
+    ("features", "None features", None),
+    ("seed", "NaN seed", float("nan")),
+    ("seed", "infinite seed", float("-inf")),
+    ("seed", "seed above int64", 2**63),
+    ("seed", "seed below int64", -(2**63) - 1),
+    ("seed", "huge float seed", 1e300),
+    ("seed", "None seed", None),
+)
+
+
+def invalid_vmap_over_batch_args() -> st.SearchStrategy[tuple[Args, str, str]]:
+    """``(args, argument, what)``: one invalid argument among valid others.
+
+    ``argument`` is the parameter an error message must name; ``what`` says what
+    is wrong, for reports.
+    """
+
+    def build(case: tuple[str, str, Any], seed: int, features: int) -> tuple[Args, str, str]:
+        argument, what, bad = case
+        args: Args = {"seed": seed, "x_batch": _x((2, 3)), "features": features}
+        args[argument] = bad
+        return args, argument, what
+
+    return st.builds(build, st.sampled_from(INVALID_CASES), st.integers(0, 9), st.integers(1, 4))

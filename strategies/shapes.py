@@ -1,0 +1,84 @@
+"""Shapes ``(B, D_in, features)`` for a batched linear layer.
+
+Every new shape costs a compilation (about 0.3-0.4 s on CPU), so the default
+strategies draw from a *pool*: a handful of sizes per axis that still holds every
+edge (``B`` = 0, 1, small, above 64; ``D_in`` = 1 to beyond 128; ``features`` = 1
+to beyond 64; square layers ``D_in == features``). ``pool=None`` draws freely.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import strategies as st
+
+from strategies._checks import check_int_range, check_pool
+
+
+@dataclass(frozen=True)
+class ShapePool:
+    """Sizes to draw from, per axis, in shrinking order (first = simplest)."""
+
+    batch: tuple[int, ...] = (1, 2, 3, 8, 0, 65, 100)
+    d_in: tuple[int, ...] = (1, 2, 3, 16, 129, 200)
+    features: tuple[int, ...] = (1, 2, 3, 16, 65, 80)
+
+    def __post_init__(self) -> None:
+        check_pool("batch", self.batch, 0)
+        check_pool("d_in", self.d_in, 1)
+        check_pool("features", self.features, 1)
+
+
+DEFAULT_POOL = ShapePool()
+
+
+@dataclass(frozen=True)
+class FreeShapes:
+    """Bounds for drawing shapes freely (long fuzzing runs)."""
+
+    max_batch: int = 300
+    max_d_in: int = 300
+    max_features: int = 200
+
+    def __post_init__(self) -> None:
+        check_int_range("max_batch", self.max_batch, 1)
+        check_int_range("max_d_in", self.max_d_in, 1)
+        check_int_range("max_features", self.max_features, 1)
+
+
+def batch_sizes(pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0) -> st.SearchStrategy[int]:
+    """Batch sizes ``B >= min_batch`` from ``pool``."""
+    check_int_range("min_batch", min_batch, 0)
+    if isinstance(pool, FreeShapes):
+        if min_batch > pool.max_batch:
+            raise st.InvalidArgument(f"min_batch={min_batch} exceeds max_batch={pool.max_batch}")
+        return st.one_of(st.integers(min_batch, 8), st.integers(min_batch, pool.max_batch))
+    sizes = [b for b in pool.batch if b >= min_batch]
+    if not sizes:
+        raise st.InvalidArgument(f"no batch size >= {min_batch} in the pool {pool.batch}")
+    return st.sampled_from(sizes)
+
+
+def layer_shapes(pool: ShapePool | FreeShapes = DEFAULT_POOL) -> st.SearchStrategy[tuple[int, int]]:
+    """``(D_in, features)`` pairs; about one in four is square (``D_in == features``)."""
+    if isinstance(pool, FreeShapes):
+        d_in = st.one_of(st.integers(1, 8), st.integers(1, pool.max_d_in))
+        feats = st.one_of(st.integers(1, 8), st.integers(1, pool.max_features))
+    else:
+        if not isinstance(pool, ShapePool):
+            raise st.InvalidArgument(f"pool must be a ShapePool or FreeShapes, got {pool!r}")
+        d_in, feats = st.sampled_from(pool.d_in), st.sampled_from(pool.features)
+    rectangular = st.tuples(d_in, feats)
+    square = d_in.map(lambda d: (d, d))
+    return st.sampled_from([False, False, False, True]).flatmap(
+        lambda sq: square if sq else rectangular
+    )
+
+
+def shapes(
+    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0
+) -> st.SearchStrategy[tuple[int, int, int]]:
+    """``(B, D_in, features)`` triples."""
+    return st.tuples(batch_sizes(pool, min_batch=min_batch), layer_shapes(pool)).map(
+        lambda t: (t[0], *t[1])
+    )
