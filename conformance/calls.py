@@ -6,6 +6,7 @@ in-process executor and the worker process use it.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from strategies.kinds import KindedArray
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @dataclass
@@ -93,7 +96,10 @@ def materialize_args(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
-    """Call ``fn(**args)`` on fresh inputs; never raises for anything the call does."""
+    """Call ``fn(*args.values())`` on fresh inputs; never raises for anything the call does.
+
+    ``args`` must be in the function's parameter order.
+    """
     live = materialize_args(args)
     before = {k: _snapshot(v) for k, v in live.items()}
     start = time.perf_counter()
@@ -104,8 +110,9 @@ def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
     except BaseException as e:  # the code under test may raise anything, SystemExit included
         if isinstance(e, KeyboardInterrupt):
             raise
-        tb = traceback.extract_tb(e.__traceback__)
-        where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else ""
+        frames = [f for f in traceback.extract_tb(e.__traceback__)
+                  if not f.filename.startswith(_HERE)]
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         result = CallResult(
             "raised",
             error_type=type(e).__name__,

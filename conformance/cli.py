@@ -90,7 +90,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         props = selected_properties(options)
     except (ValueError, KeyError, ImplementationLoadError) as e:
         return _usage_error(e.args[0] if e.args else str(e))
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     total = len(impls) * len(props)
     done = [0]
     start = time.perf_counter()
@@ -116,7 +116,13 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from conformance.context import Context, PropertyFailure, SharedCache
     from conformance.profiles import get_profile
     from conformance.properties import PROPERTIES
-    from conformance.runner import RunOptions, configure_jax, make_executor, reference_panel, summarize
+    from conformance.runner import (
+        RunOptions,
+        configure_jax,
+        make_executor,
+        reference_panel,
+        summarize,
+    )
     from conformance.subjects import get_subject
     from impl.registry import ImplementationLoadError, load
 

@@ -87,7 +87,7 @@ def decode(data: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(encode(value), separators=(",", ":"), sort_keys=True)
+    return json.dumps(encode(value), separators=(",", ":"))
 
 
 def loads(text: str) -> Any:

@@ -72,7 +72,7 @@ class Context:
 
     def call(self, args: Args) -> CallResult:
         self.calls += 1
-        return self.executor.call(args)
+        return self.executor.call(self.subject.ordered(args))
 
     def expected(self, args: Args) -> Expected:
         key = args_key(args)
@@ -84,7 +84,8 @@ class Context:
         key = f"{name}:{args_key(args)}"
         if key in self.cache.panel:
             return self.cache.panel[key]
-        return self.cache.panel.remember(key, self.panel[name].call(args))
+        result = self.panel[name].call(self.subject.ordered(args))
+        return self.cache.panel.remember(key, result)
 
     def output(self, args: Args, what: str = "the call") -> np.ndarray:
         """The flat output of a call, or a :class:`PropertyFailure` saying why there is none."""

@@ -7,27 +7,35 @@ from rich.table import Table
 
 from conformance.runner import RunReport
 
-MARKS = {"pass": "[green]pass[/]", "fail": "[bold red]FAIL[/]", "skip": "[dim]skip[/]", "error": "[magenta]ERROR[/]"}
+MARKS = {
+    "pass": "[green]pass[/]",
+    "fail": "[bold red]FAIL[/]",
+    "skip": "[dim]skip[/]",
+    "error": "[magenta]ERROR[/]",
+}
 
 
 def print_report(report: RunReport, console: Console | None = None) -> None:
     console = console or Console(highlight=False, soft_wrap=True)
-    props = []
+    props: list[tuple[str, str]] = []
     for impl in report.implementations:
         for cell in impl.properties:
-            if cell.property not in props:
-                props.append(cell.property)
-    table = Table(title=f"{report.subject} - profile {report.profile}"
-                  f"{' - x64' if report.x64 else ''}{' - strict' if report.strict else ''}")
-    table.add_column("implementation")
-    for p in props:
-        table.add_column(p.replace("_", " "), justify="center")
-    table.add_column("verdict", justify="center")
+            if cell.property not in [p for p, _ in props]:
+                props.append((cell.property, cell.claim))
+    title = f"{report.subject}, profile {report.profile}"
+    title += (", x64" if report.x64 else "") + (", strict" if report.strict else "")
+    table = Table(title=title)
+    table.add_column("property")
     for impl in report.implementations:
-        by_name = {c.property: c for c in impl.properties}
-        cells = [MARKS[by_name[p].status] if p in by_name else "-" for p in props]
-        verdict = "[red]load error[/]" if impl.load_error else ("[green]conforms[/]" if impl.passed else "[red]does not conform[/]")
-        table.add_row(impl.name, *cells, verdict)
+        table.add_column(impl.name, justify="center")
+    for prop, _ in props:
+        row = []
+        for impl in report.implementations:
+            cell = next((c for c in impl.properties if c.property == prop), None)
+            row.append(MARKS[cell.status] if cell else "-")
+        table.add_row(prop, *row)
+    table.add_section()
+    table.add_row("[bold]verdict[/]", *[_verdict(i) for i in report.implementations])
     console.print(table)
     for impl in report.implementations:
         if impl.load_error:
@@ -39,6 +47,12 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     passed = sum(1 for i in report.implementations for c in i.properties if c.status == "pass")
     skipped = sum(1 for i in report.implementations for c in i.properties if c.status == "skip")
     console.print(f"\n{report.elapsed_seconds:.1f} s. conformance: {passed} passed, {failed} failed, {skipped} skipped")
+
+
+def _verdict(impl) -> str:  # noqa: ANN001
+    if impl.load_error:
+        return "[red]load error[/]"
+    return "[green]conforms[/]" if impl.passed else "[bold red]does not conform[/]"
 
 
 def print_failure(console: Console, impl: str, cell) -> None:  # noqa: ANN001

@@ -55,6 +55,13 @@ class Subject:
     batch_arg: str = "x_batch"
     seed_arg: str = "seed"
 
+    def ordered(self, args: Args) -> Args:
+        """``args`` in the function's parameter order (calls are positional)."""
+        missing = [n for n in self.arg_names if n not in args]
+        if missing:
+            raise ValueError(f"{self.name} needs the arguments {missing}")
+        return {n: args[n] for n in self.arg_names}
+
     def batch_size(self, args: Args) -> int:
         return args[self.batch_arg].shape[0]
 

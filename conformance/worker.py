@@ -1,23 +1,22 @@
 """The worker process: loads one implementation from its spec and serves calls over a pipe.
 
-Started with the ``spawn`` method (a process forked after JAX initialised
-deadlocks). Its stdout and stderr go to a log file whose tail the parent shows
-when the worker dies.
+Started as a fresh interpreter (``python -m conformance.worker``), never forked:
+a process forked after JAX initialised deadlocks, and a fresh interpreter does
+not re-run the parent's ``__main__`` the way multiprocessing's ``spawn`` does.
+Requests and answers travel as pickles over two inherited pipe descriptors; the
+implementation's own stdout and stderr go to a log file whose tail the parent
+shows when the worker dies.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from typing import Any
 
 
-def serve(conn: Any, spec: str, subject: str, x64: bool, log_path: str) -> None:
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
-    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+def serve(conn: Any, spec: str, subject: str, x64: bool) -> None:
     import faulthandler
 
     faulthandler.enable()
@@ -41,3 +40,22 @@ def serve(conn: Any, spec: str, subject: str, x64: bool, log_path: str) -> None:
         if request is None:
             return
         conn.send(observe_call(fn, request))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="conformance worker (started by the runner)")
+    parser.add_argument("--read-fd", type=int, required=True)
+    parser.add_argument("--write-fd", type=int, required=True)
+    parser.add_argument("--spec", required=True)
+    parser.add_argument("--subject", required=True)
+    parser.add_argument("--x64", action="store_true")
+    args = parser.parse_args()
+    # Keep the protocol descriptors away from anything the implementation prints.
+    sys.stdout.flush()
+    from conformance.executors import Duplex
+
+    serve(Duplex(args.read_fd, args.write_fd), args.spec, args.subject, args.x64)
+
+
+if __name__ == "__main__":
+    main()

@@ -194,6 +194,10 @@ def _import_target(spec: str, where: str) -> Any:
             raise ImplementationLoadError(f"{spec!r}: cannot import {where}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[mod_name] = module
+        # Let the file import its neighbours, as `python path/to/file.py` would.
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         try:
             module_spec.loader.exec_module(module)
         except BaseException as e:  # a user file may raise anything, even SystemExit

@@ -1,0 +1,126 @@
+"""The pytest face of the runner: the same properties, one test per implementation x property.
+
+Installed as a pytest plugin (entry point ``pytest11``); it only adds options and
+parametrizes tests that ask for the ``conformance_cell`` fixture, such as those
+in :mod:`conformance.suite`. Run the suite in your own CI with::
+
+    pytest --pyargs conformance.suite --impl mypkg.mymod:my_impl --junitxml=report.xml
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("conformance", "nnx conformance suite")
+    group.addoption("--impl", action="append", default=[], metavar="SPEC",
+                    help="implementation to check (name, module:attr, file.py:attr, NAME=SPEC); "
+                    "repeatable; default: every registered one")
+    group.addoption("--conformance-subject", default="vmap_over_batch")
+    group.addoption("--conformance-profile", default=None, help="dev, ci or fuzz")
+    group.addoption("--conformance-max-examples", type=int, default=None)
+    group.addoption("--conformance-strict", action="store_true")
+    group.addoption("--conformance-x64", action="store_true")
+    group.addoption("--conformance-timeout", type=float, default=None)
+    group.addoption("--conformance-isolation", choices=("process", "none"), default="process")
+
+
+@dataclass
+class Cell:
+    """One implementation x property, run by :meth:`run` inside a test."""
+
+    session: Any
+    impl: Any
+    origin: str
+    prop: str
+
+    def run(self) -> Any:
+        return self.session.run(self)
+
+
+class _Session:
+    """Per-pytest-session state: options, the shared oracle cache and the executors."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from conformance.profiles import get_profile
+        from conformance.runner import RunOptions, configure_jax
+        from conformance.subjects import get_subject
+
+        opt = config.getoption
+        self.options = RunOptions(
+            get_subject(opt("--conformance-subject")),
+            get_profile(opt("--conformance-profile")).with_examples(opt("--conformance-max-examples")),
+            opt("--conformance-strict"), opt("--conformance-x64"), opt("--conformance-timeout"),
+            opt("--conformance-isolation"),
+        )
+        configure_jax(self.options.x64)
+        self._contexts: dict[str, Any] = {}
+        self._panel: Any = None
+        self._cache: Any = None
+
+    def context(self, cell: Cell) -> Any:
+        from conformance.context import Context, SharedCache
+        from conformance.runner import make_executor, reference_panel
+
+        if self._panel is None:
+            self._panel = reference_panel(self.options.subject)
+            self._cache = SharedCache()
+        if cell.impl.name not in self._contexts:
+            own = {n: e for n, e in self._panel.items() if not (cell.impl.builtin and n == cell.impl.name)}
+            executor = make_executor(cell.impl, self.options)
+            self._contexts[cell.impl.name] = Context(self.options.subject, executor, own,
+                                                     self.options.x64, self.options.strict, self._cache)
+        return self._contexts[cell.impl.name]
+
+    def run(self, cell: Cell) -> Any:
+        from conformance.properties import PROPERTIES
+        from conformance.runner import replay_prefix, run_cell
+
+        ctx = self.context(cell)
+        result = run_cell(ctx, PROPERTIES[cell.prop], self.options.profile,
+                          replay_prefix(cell.impl, self.options, cell.origin))
+        if result.status == "skip":
+            pytest.skip(result.message)
+        if result.status != "pass":
+            lines = [f"{cell.impl.name} / {cell.prop}: {result.message}"]
+            if result.counterexample:
+                lines.append("minimal counterexample:")
+                lines += [f"  {k} = {v}" for k, v in result.counterexample["summary"].items()]
+            if result.replay:
+                lines += ["replay:", f"  {result.replay}"]
+            pytest.fail("\n".join(lines), pytrace=False)
+        return result
+
+    def close(self) -> None:
+        for ctx in self._contexts.values():
+            ctx.executor.close()
+
+
+_SESSION_KEY = pytest.StashKey[_Session]()
+
+
+def _session(config: pytest.Config) -> _Session:
+    if _SESSION_KEY not in config.stash:
+        config.stash[_SESSION_KEY] = _Session(config)
+    return config.stash[_SESSION_KEY]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "conformance_cell" not in metafunc.fixturenames:
+        return
+    from conformance.cli import _load_impls
+    from conformance.properties import PROPERTIES
+
+    session = _session(metafunc.config)
+    impls = _load_impls(metafunc.config.getoption("--impl"), session.options.subject.name)
+    cells = [Cell(session, impl, origin, p) for impl, origin in impls for p in PROPERTIES]
+    metafunc.parametrize("conformance_cell", cells, ids=[f"{c.impl.name}-{c.prop}" for c in cells])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SESSION_KEY in config.stash:
+        config.stash[_SESSION_KEY].close()
