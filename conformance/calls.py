@@ -84,7 +84,9 @@ def _changes(name: str, arg: Any, before: Any) -> list[str]:
         now = arg
     out = []
     if now.tobytes() != values.tobytes():
-        changed = int(np.sum(now.view(np.uint8) != values.view(np.uint8))) if now.shape == values.shape else -1
+        changed = (
+            int(np.sum(now.view(np.uint8) != values.view(np.uint8))) if now.shape == values.shape else -1
+        )
         out.append(f"{name} was modified in place ({changed} bytes changed)")
     elif base is not None and arg.base.tobytes() != base.tobytes():
         out.append(f"{name}: the buffer behind the view was written outside the view")
@@ -110,8 +112,7 @@ def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
     except BaseException as e:  # the code under test may raise anything, SystemExit included
         if isinstance(e, KeyboardInterrupt):
             raise
-        frames = [f for f in traceback.extract_tb(e.__traceback__)
-                  if not f.filename.startswith(_HERE)]
+        frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith(_HERE)]
         where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else ""
         result = CallResult(
             "raised",

@@ -18,29 +18,50 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--subject", default="vmap_over_batch", help="the function under test")
         p.add_argument("--x64", action="store_true", help="enable jax_enable_x64 (adds float64 inputs)")
-        p.add_argument("--strict", action="store_true",
-                       help="also require external implementations to reject invalid input clearly")
-        p.add_argument("--timeout", type=float, default=None, metavar="S",
-                       help="seconds one call may take before it counts as a hang (default 60)")
-        p.add_argument("--isolation", choices=("process", "none"), default="process",
-                       help="run implementations in a worker process (default) or in this one")
+        p.add_argument(
+            "--strict",
+            action="store_true",
+            help="also require external implementations to reject invalid input clearly",
+        )
+        p.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            metavar="S",
+            help="seconds one call may take before it counts as a hang (default 60)",
+        )
+        p.add_argument(
+            "--isolation",
+            choices=("process", "none"),
+            default="process",
+            help="run implementations in a worker process (default) or in this one",
+        )
 
     check = sub.add_parser("check", help="check implementations against every property")
-    check.add_argument("--impl", action="append", default=[], metavar="SPEC",
-                       help="name, module:attr, path/file.py:attr, or NAME=SPEC (repeatable); "
-                       "default: every registered implementation")
+    check.add_argument(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="name, module:attr, path/file.py:attr, or NAME=SPEC (repeatable); "
+        "default: every registered implementation",
+    )
     check.add_argument("--profile", default=None, help="dev (default), ci or fuzz")
     check.add_argument("--json", metavar="PATH", help="write a JSON report here")
     check.add_argument("--max-examples", type=int, default=None, metavar="N")
-    check.add_argument("--property", action="append", default=[], metavar="NAME",
-                       help="only these properties (repeatable)")
+    check.add_argument(
+        "--property", action="append", default=[], metavar="NAME", help="only these properties (repeatable)"
+    )
     check.add_argument("--quiet", action="store_true", help="no progress output")
     common(check)
 
@@ -83,8 +104,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.timeout is not None and args.timeout <= 0:
             raise ValueError("--timeout must be positive")
         impls = _load_impls(args.impl, subject.name)
-        options = RunOptions(subject, profile, args.strict, args.x64, args.timeout,
-                             args.isolation, tuple(args.property))
+        options = RunOptions(
+            subject, profile, args.strict, args.x64, args.timeout, args.isolation, tuple(args.property)
+        )
         from conformance.runner import selected_properties
 
         props = selected_properties(options)
@@ -98,12 +120,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     def progress(impl: str, cell: Any) -> None:
         done[0] += 1
         if not args.quiet:
-            err.print(f"[{done[0]}/{total}] {impl} / {cell.property}: {cell.status} "
-                      f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)")
+            err.print(
+                f"[{done[0]}/{total}] {impl} / {cell.property}: {cell.status} "
+                f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)"
+            )
 
     if not args.quiet:
-        err.print(f"checking {', '.join(i.name for i, _ in impls)} on {subject.name}, profile "
-                  f"{profile.name} ({profile.max_examples} examples per property)")
+        err.print(
+            f"checking {', '.join(i.name for i, _ in impls)} on {subject.name}, profile "
+            f"{profile.name} ({profile.max_examples} examples per property)"
+        )
     report = run(impls, options, progress)
     print_report(report)
     if args.json:

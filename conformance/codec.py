@@ -100,7 +100,12 @@ def describe(value: Any, *, max_elements: int = 64) -> str:
         text = value.describe()
         if value.values.size <= max_elements:
             with np.printoptions(precision=8, threshold=max_elements, linewidth=100):
-                shown = np.array2string(value.values.astype(np.float64) if value.dtype.kind == "f" or value.dtype.name == "bfloat16" else value.values, separator=", ")
+                shown = np.array2string(
+                    value.values.astype(np.float64)
+                    if value.dtype.kind == "f" or value.dtype.name == "bfloat16"
+                    else value.values,
+                    separator=", ",
+                )
             text += " = " + " ".join(shown.split())
         return text
     if isinstance(value, np.generic):

@@ -82,16 +82,34 @@ class WorkerExecutor:
     def _start(self) -> None:
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
-        cmd = [sys.executable, "-m", "conformance.worker", "--read-fd", str(req_r),
-               "--write-fd", str(resp_w), "--spec", self.impl.spec, "--subject", self.impl.subject]
+        cmd = [
+            sys.executable,
+            "-m",
+            "conformance.worker",
+            "--read-fd",
+            str(req_r),
+            "--write-fd",
+            str(resp_w),
+            "--spec",
+            self.impl.spec,
+            "--subject",
+            self.impl.subject,
+        ]
         if self.x64:
             cmd.append("--x64")
         env = dict(os.environ)
         # The worker must import what this process imports (the project, the user's modules).
         env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
         with open(self.log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                    pass_fds=(req_r, resp_w), env=env, start_new_session=True)
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                pass_fds=(req_r, resp_w),
+                env=env,
+                start_new_session=True,
+            )
         os.close(req_r)
         os.close(resp_w)
         conn = Duplex(resp_r, req_w)
@@ -99,8 +117,7 @@ class WorkerExecutor:
             self._kill(proc)
             conn.close()
             raise ImplementationLoadError(
-                f"{self.impl.name}: the worker did not start within {STARTUP_TIMEOUT:.0f} s"
-                f"{self._log_tail()}"
+                f"{self.impl.name}: the worker did not start within {STARTUP_TIMEOUT:.0f} s{self._log_tail()}"
             )
         try:
             kind, detail = conn.recv()

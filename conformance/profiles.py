@@ -37,12 +37,25 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "dev": Profile("dev", max_examples=10, derandomize=False, use_database=False,
-                   pool=S.DEFAULT_POOL, shrink_seconds=10.0),
-    "ci": Profile("ci", max_examples=40, derandomize=True, use_database=False,
-                  pool=S.DEFAULT_POOL, shrink_seconds=10.0),
-    "fuzz": Profile("fuzz", max_examples=1000, derandomize=False, use_database=True,
-                    pool=S.FreeShapes(), shrink_seconds=60.0),
+    "dev": Profile(
+        "dev",
+        max_examples=10,
+        derandomize=False,
+        use_database=False,
+        pool=S.DEFAULT_POOL,
+        shrink_seconds=10.0,
+    ),
+    "ci": Profile(
+        "ci", max_examples=40, derandomize=True, use_database=False, pool=S.DEFAULT_POOL, shrink_seconds=10.0
+    ),
+    "fuzz": Profile(
+        "fuzz",
+        max_examples=1000,
+        derandomize=False,
+        use_database=True,
+        pool=S.FreeShapes(),
+        shrink_seconds=60.0,
+    ),
 }
 
 

@@ -158,7 +158,10 @@ def agrees_with_oracle(ctx: Context, case: Case) -> None:
     expected = ctx.expected(args)
     out = ctx.output(args)
     assert_close(
-        out, expected.value, expected.bound, "disagrees with the float64 oracle",
+        out,
+        expected.value,
+        expected.bound,
+        "disagrees with the float64 oracle",
         _width(ctx.subject, args, out.size),
     )
 
@@ -176,7 +179,10 @@ def agrees_with_builtins(ctx: Context, case: Case) -> None:
         except PropertyFailure:
             continue  # a reference that is itself off here is no witness (its own row shows it)
         assert_close(
-            out, theirs.astype(np.float64), 2 * expected.bound, f"disagrees with built-in {name!r}",
+            out,
+            theirs.astype(np.float64),
+            2 * expected.bound,
+            f"disagrees with built-in {name!r}",
             _width(ctx.subject, args, out.size),
         )
 
@@ -192,14 +198,20 @@ def batch_independence(ctx: Context, case: Case) -> None:
     perm = np.random.default_rng(case["permutation_seed"]).permutation(batch)
     pieces = [(f"the single row [{row}]", np.array([row]))]
     if split:
-        pieces += [(f"the prefix [:{split}]", np.arange(split)), (f"the suffix [{split}:]", np.arange(split, batch))]
+        pieces += [
+            (f"the prefix [:{split}]", np.arange(split)),
+            (f"the suffix [{split}:]", np.arange(split, batch)),
+        ]
     pieces.append((f"the permutation {perm.tolist()[:12]}{'...' if batch > 12 else ''}", perm))
     for label, rows in pieces:
         sub = subject.take_rows(args, rows)
         got = subject.output_rows(ctx.output(sub, f"the call on {label}"), sub)
         assert_close(
-            got.reshape(-1), full[rows].reshape(-1), allowed[rows].reshape(-1),
-            f"{label} of the batch gives other rows than the full batch", full.shape[1],
+            got.reshape(-1),
+            full[rows].reshape(-1),
+            allowed[rows].reshape(-1),
+            f"{label} of the batch gives other rows than the full batch",
+            full.shape[1],
         )
     x = args[subject.batch_arg]
     new_row = S.make_values(x.shape[1:], x.dtype.name, "ordinary", case["replacement_seed"])
@@ -207,7 +219,9 @@ def batch_independence(ctx: Context, case: Case) -> None:
     got = subject.output_rows(ctx.output(edited, f"the call with row {row} replaced"), edited)
     others = np.arange(batch) != row
     assert_close(
-        got[others].reshape(-1), full[others].reshape(-1), allowed[others].reshape(-1),
+        got[others].reshape(-1),
+        full[others].reshape(-1),
+        allowed[others].reshape(-1),
         f"replacing input row {row} changed other output rows (index counts rows other than {row})",
         full.shape[1],
     )
@@ -220,14 +234,13 @@ def seed_determinism(ctx: Context, case: Case) -> None:
     first = ctx.output(args, "the first call")
     again = ctx.output(args, "the second call")
     if first.tobytes() != again.tobytes():
-        raise PropertyFailure(
-            f"two identical calls in a row differ: {_first_difference(first, again)}"
-        )
+        raise PropertyFailure(f"two identical calls in a row differ: {_first_difference(first, again)}")
     # In between: the same input with another seed, then other input with the same seed,
     # so a cache keyed on only some of the arguments is overwritten before the repeat.
     ctx.output({**args, subject.seed_arg: case["other_seed"]}, "the call with the other seed")
-    ctx.output({**case["other_args"], subject.seed_arg: args[subject.seed_arg]},
-               "the call with other arguments")
+    ctx.output(
+        {**case["other_args"], subject.seed_arg: args[subject.seed_arg]}, "the call with other arguments"
+    )
     last = ctx.output(args, "the repeated call")
     if first.tobytes() != last.tobytes():
         raise PropertyFailure(
@@ -277,7 +290,9 @@ def invalid_input_rejected(ctx: Context, case: Case) -> None:
         shape = None if result.output is None else result.output.shape
         raise PropertyFailure(f"accepted invalid input ({what}) and returned {result.output_type} {shape}")
     if not result.raised_any(("ValueError", "TypeError")):
-        raise PropertyFailure(f"on invalid input ({what}) {result.describe_failure()}; expected ValueError or TypeError")
+        raise PropertyFailure(
+            f"on invalid input ({what}) {result.describe_failure()}; expected ValueError or TypeError"
+        )
     if argument not in result.error_message:
         raise PropertyFailure(
             f"on invalid input ({what}) raised {result.error_type}: {result.error_message!r}, "

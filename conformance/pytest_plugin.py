@@ -17,9 +17,14 @@ import pytest
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("conformance", "nnx conformance suite")
-    group.addoption("--impl", action="append", default=[], metavar="SPEC",
-                    help="implementation to check (name, module:attr, file.py:attr, NAME=SPEC); "
-                    "repeatable; default: every registered one")
+    group.addoption(
+        "--impl",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="implementation to check (name, module:attr, file.py:attr, NAME=SPEC); "
+        "repeatable; default: every registered one",
+    )
     group.addoption("--conformance-subject", default="vmap_over_batch")
     group.addoption("--conformance-profile", default=None, help="dev, ci or fuzz")
     group.addoption("--conformance-max-examples", type=int, default=None)
@@ -54,7 +59,9 @@ class _Session:
         self.options = RunOptions(
             get_subject(opt("--conformance-subject")),
             get_profile(opt("--conformance-profile")).with_examples(opt("--conformance-max-examples")),
-            opt("--conformance-strict"), opt("--conformance-x64"), opt("--conformance-timeout"),
+            opt("--conformance-strict"),
+            opt("--conformance-x64"),
+            opt("--conformance-timeout"),
             opt("--conformance-isolation"),
         )
         configure_jax(self.options.x64)
@@ -72,8 +79,9 @@ class _Session:
         if cell.impl.name not in self._contexts:
             own = {n: e for n, e in self._panel.items() if not (cell.impl.builtin and n == cell.impl.name)}
             executor = make_executor(cell.impl, self.options)
-            self._contexts[cell.impl.name] = Context(self.options.subject, executor, own,
-                                                     self.options.x64, self.options.strict, self._cache)
+            self._contexts[cell.impl.name] = Context(
+                self.options.subject, executor, own, self.options.x64, self.options.strict, self._cache
+            )
         return self._contexts[cell.impl.name]
 
     def run(self, cell: Cell) -> Any:
@@ -81,8 +89,12 @@ class _Session:
         from conformance.runner import replay_prefix, run_cell
 
         ctx = self.context(cell)
-        result = run_cell(ctx, PROPERTIES[cell.prop], self.options.profile,
-                          replay_prefix(cell.impl, self.options, cell.origin))
+        result = run_cell(
+            ctx,
+            PROPERTIES[cell.prop],
+            self.options.profile,
+            replay_prefix(cell.impl, self.options, cell.origin),
+        )
         if result.status == "skip":
             pytest.skip(result.message)
         if result.status != "pass":

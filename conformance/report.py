@@ -46,7 +46,9 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     failed = sum(1 for i in report.implementations for c in i.properties if c.status in ("fail", "error"))
     passed = sum(1 for i in report.implementations for c in i.properties if c.status == "pass")
     skipped = sum(1 for i in report.implementations for c in i.properties if c.status == "skip")
-    console.print(f"\n{report.elapsed_seconds:.1f} s. conformance: {passed} passed, {failed} failed, {skipped} skipped")
+    console.print(
+        f"\n{report.elapsed_seconds:.1f} s. conformance: {passed} passed, {failed} failed, {skipped} skipped"
+    )
 
 
 def _verdict(impl) -> str:  # noqa: ANN001
@@ -63,8 +65,10 @@ def print_failure(console: Console, impl: str, cell) -> None:  # noqa: ANN001
         for key, value in cell.counterexample["summary"].items():
             console.print(f"    {key} = {value}", markup=False)
     if cell.first_failure_seconds is not None:
-        console.print(f"  first failure after {cell.first_failure_seconds:.1f} s, "
-                      f"minimal example {cell.shrink_seconds:.1f} s later ({cell.examples} examples)")
+        console.print(
+            f"  first failure after {cell.first_failure_seconds:.1f} s, "
+            f"minimal example {cell.shrink_seconds:.1f} s later ({cell.examples} examples)"
+        )
     if cell.replay:
         console.print("  replay:")
         console.print(f"    {cell.replay}", markup=False, soft_wrap=True)

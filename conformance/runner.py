@@ -124,7 +124,9 @@ def hypothesis_settings(profile: Profile, db_key: str) -> settings:
 def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list[str]) -> CellResult:
     """Search for a counterexample to ``prop`` on ``ctx``'s implementation."""
     if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
-        return CellResult(prop.name, prop.claim, "skip", message="external implementations: only with --strict")
+        return CellResult(
+            prop.name, prop.claim, "skip", message="external implementations: only with --strict"
+        )
     tracker = _Tracker(profile.shrink_seconds)
     calls_before = ctx.calls
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
@@ -163,12 +165,19 @@ def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list
         message = "failed, then passed when re-run on the same input (nondeterministic): "
     except Exception as e:  # the suite's own fault, never the implementation's
         tb = traceback.format_exc(limit=-3)
-        return CellResult(prop.name, prop.claim, "error", tracker.examples, ctx.calls - calls_before,
-                          time.perf_counter() - tracker.start,
-                          message=f"internal error in the suite: {type(e).__name__}: {e}\n{tb}")
+        return CellResult(
+            prop.name,
+            prop.claim,
+            "error",
+            tracker.examples,
+            ctx.calls - calls_before,
+            time.perf_counter() - tracker.start,
+            message=f"internal error in the suite: {type(e).__name__}: {e}\n{tb}",
+        )
     end = time.perf_counter()
-    result = CellResult(prop.name, prop.claim, status, tracker.examples, ctx.calls - calls_before,
-                        end - tracker.start)
+    result = CellResult(
+        prop.name, prop.claim, status, tracker.examples, ctx.calls - calls_before, end - tracker.start
+    )
     if status == "fail" and tracker.last is not None:
         case, failure = tracker.last
         result.message = message + failure.message
@@ -303,8 +312,11 @@ class RunReport:
             "elapsed_seconds": self.elapsed_seconds,
             "passed": self.passed,
             "implementations": [
-                {**{k: v for k, v in asdict(i).items() if k != "properties"}, "passed": i.passed,
-                 "properties": [{**asdict(c), "name": c.property} for c in i.properties]}
+                {
+                    **{k: v for k, v in asdict(i).items() if k != "properties"},
+                    "passed": i.passed,
+                    "properties": [{**asdict(c), "name": c.property} for c in i.properties],
+                }
                 for i in self.implementations
             ],
         }
@@ -347,5 +359,12 @@ def run(
     panel = reference_panel(options.subject)
     cache = SharedCache()
     results = [check_implementation(i, origin, options, panel, cache, on_cell) for i, origin in impls]
-    return RunReport(options.subject.name, options.profile.name, options.strict, options.x64,
-                     environment(options.x64), round(time.perf_counter() - start, 3), results)
+    return RunReport(
+        options.subject.name,
+        options.profile.name,
+        options.strict,
+        options.x64,
+        environment(options.x64),
+        round(time.perf_counter() - start, 3),
+        results,
+    )

@@ -166,13 +166,9 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ImplementationLoadError(
-                f"{spec!r}: {where} has no attribute {attr!r}"
-            ) from None
+            raise ImplementationLoadError(f"{spec!r}: {where} has no attribute {attr!r}") from None
     if not callable(obj):
-        raise ImplementationLoadError(
-            f"{spec!r}: {attr} is a {type(obj).__name__}, not a callable"
-        )
+        raise ImplementationLoadError(f"{spec!r}: {attr} is a {type(obj).__name__}, not a callable")
     canonical = target if where.endswith(".py") else f"{where}:{attr}"
     if where.endswith(".py"):
         canonical = f"{os.path.abspath(where)}:{attr}"
@@ -211,6 +207,4 @@ def _import_target(spec: str, where: str) -> Any:
     except ModuleNotFoundError as e:
         raise ImplementationLoadError(f"{spec!r}: no module named {e.name!r}") from None
     except BaseException as e:
-        raise ImplementationLoadError(
-            f"{spec!r}: importing {where} raised {type(e).__name__}: {e}"
-        ) from None
+        raise ImplementationLoadError(f"{spec!r}: importing {where} raised {type(e).__name__}: {e}") from None

@@ -47,9 +47,7 @@ def check_seed(seed: Any) -> int:
     """``int(seed)``, which must lie in the int64 range ``nnx.Rngs`` accepts."""
     value = as_int(seed, "seed")
     if not INT64_MIN <= value <= INT64_MAX:
-        raise ValueError(
-            f"seed must lie in the int64 range [-2**63, 2**63 - 1] after int(), got {value}"
-        )
+        raise ValueError(f"seed must lie in the int64 range [-2**63, 2**63 - 1] after int(), got {value}")
     return value
 
 
@@ -57,9 +55,7 @@ def check_features(features: Any) -> int:
     """``int(features)``, which must be at least 1."""
     value = as_int(features, "features")
     if value < 1:
-        raise ValueError(
-            f"features must be >= 1 after int() truncation, got {features!r} -> {value}"
-        )
+        raise ValueError(f"features must be >= 1 after int() truncation, got {features!r} -> {value}")
     if value > FEATURES_MAX:
         raise ValueError(f"features must be <= 2**31 - 1, got {value}")
     return value
@@ -83,9 +79,7 @@ def check_x_batch(x_batch: Any, name: str = "x_batch") -> Any:
             f"{type(x_batch).__name__}; convert it with np.asarray(...) first"
         )
     if not _is_real_dtype(dtype) or np.dtype(dtype) == np.bool_:
-        raise TypeError(
-            f"{name} must have a real numeric dtype (integer or floating point), got {dtype}"
-        )
+        raise TypeError(f"{name} must have a real numeric dtype (integer or floating point), got {dtype}")
     if len(shape) != 2:
         hint = (
             "; for a single sample add the batch axis with x[None, :]"

@@ -70,15 +70,11 @@ def layer_shapes(pool: ShapePool | FreeShapes = DEFAULT_POOL) -> st.SearchStrate
         d_in, feats = st.sampled_from(pool.d_in), st.sampled_from(pool.features)
     rectangular = st.tuples(d_in, feats)
     square = d_in.map(lambda d: (d, d))
-    return st.sampled_from([False, False, False, True]).flatmap(
-        lambda sq: square if sq else rectangular
-    )
+    return st.sampled_from([False, False, False, True]).flatmap(lambda sq: square if sq else rectangular)
 
 
 def shapes(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0
 ) -> st.SearchStrategy[tuple[int, int, int]]:
     """``(B, D_in, features)`` triples."""
-    return st.tuples(batch_sizes(pool, min_batch=min_batch), layer_shapes(pool)).map(
-        lambda t: (t[0], *t[1])
-    )
+    return st.tuples(batch_sizes(pool, min_batch=min_batch), layer_shapes(pool)).map(lambda t: (t[0], *t[1]))

@@ -64,8 +64,7 @@ def float16_accumulate(seed: Any, x_batch: Any, features: Any) -> jax.Array:
 
 def bfloat16_matmul(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     kernel, bias, x = params(seed, x_batch, features)
-    out = jnp.matmul(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16),
-                     preferred_element_type=jnp.float32)
+    out = jnp.matmul(x.astype(jnp.bfloat16), kernel.astype(jnp.bfloat16), preferred_element_type=jnp.float32)
     return (out + bias).astype(out_dtype(x)).reshape(-1)
 
 
@@ -91,8 +90,9 @@ def seed_clipped_to_int32(seed: Any, x_batch: Any, features: Any) -> jax.Array:
 
 def seed_rounded(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     """round() instead of int(): only for fractional seeds."""
-    return reference(round(float(seed)) if isinstance(seed, (float, np.floating)) else seed,
-                     x_batch, features)
+    return reference(
+        round(float(seed)) if isinstance(seed, (float, np.floating)) else seed, x_batch, features
+    )
 
 
 def transposed_square_kernel(seed: Any, x_batch: Any, features: Any) -> jax.Array:
@@ -135,8 +135,12 @@ def bfloat16_input_rounds_output(seed: Any, x_batch: Any, features: Any) -> jax.
 
 def misreads_fortran_order(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     """Only for Fortran-ordered numpy input: reads its memory as if it were C-ordered."""
-    if isinstance(x_batch, np.ndarray) and x_batch.ndim == 2 and x_batch.flags.f_contiguous \
-            and not x_batch.flags.c_contiguous:
+    if (
+        isinstance(x_batch, np.ndarray)
+        and x_batch.ndim == 2
+        and x_batch.flags.f_contiguous
+        and not x_batch.flags.c_contiguous
+    ):
         x_batch = np.frombuffer(x_batch.tobytes(order="A"), x_batch.dtype).reshape(x_batch.shape)
     return reference(seed, x_batch, features)
 
@@ -227,8 +231,12 @@ def deletes_jax_input(seed: Any, x_batch: Any, features: Any) -> jax.Array:
 def writes_beyond_view(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     """Only for non-contiguous views: scribbles on the buffer behind the view."""
     out = reference(seed, x_batch, features)
-    if isinstance(x_batch, np.ndarray) and isinstance(x_batch.base, np.ndarray) \
-            and x_batch.base.flags.writeable and x_batch.base.size > x_batch.size:
+    if (
+        isinstance(x_batch, np.ndarray)
+        and isinstance(x_batch.base, np.ndarray)
+        and x_batch.base.flags.writeable
+        and x_batch.base.size > x_batch.size
+    ):
         x_batch.base[..., 1::2] = 0
     return out
 
