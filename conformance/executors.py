@@ -34,6 +34,9 @@ class InProcessExecutor:
     def __init__(self, impl: Implementation) -> None:
         self.impl = impl
 
+    def start(self) -> None:
+        pass
+
     def call(self, args: dict[str, Any]) -> CallResult:
         return observe_call(self.impl.fn, args)
 
@@ -78,6 +81,12 @@ class WorkerExecutor:
         self._conn: Duplex | None = None
         fd, self.log_path = tempfile.mkstemp(prefix=f"conformance-{impl.name}-", suffix=".log")
         os.close(fd)
+
+    def start(self) -> None:
+        """Start the worker now, so that an implementation that cannot load says so at once."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._drop()
+            self._start()
 
     def _start(self) -> None:
         req_r, req_w = os.pipe()
@@ -135,9 +144,7 @@ class WorkerExecutor:
         self._proc, self._conn = proc, conn
 
     def call(self, args: dict[str, Any]) -> CallResult:
-        if self._proc is None or self._proc.poll() is not None:
-            self._drop()
-            self._start()
+        self.start()
         assert self._proc is not None and self._conn is not None
         start = time.perf_counter()
         try:

@@ -79,6 +79,7 @@ class _Session:
         if cell.impl.name not in self._contexts:
             own = {n: e for n, e in self._panel.items() if not (cell.impl.builtin and n == cell.impl.name)}
             executor = make_executor(cell.impl, self.options)
+            executor.start()
             self._contexts[cell.impl.name] = Context(
                 self.options.subject, executor, own, self.options.x64, self.options.strict, self._cache
             )
@@ -88,7 +89,12 @@ class _Session:
         from conformance.properties import PROPERTIES
         from conformance.runner import replay_prefix, run_cell
 
-        ctx = self.context(cell)
+        from impl.registry import ImplementationLoadError
+
+        try:
+            ctx = self.context(cell)
+        except ImplementationLoadError as e:
+            pytest.fail(f"{cell.impl.name} could not be loaded: {e}", pytrace=False)
         result = run_cell(
             ctx,
             PROPERTIES[cell.prop],

@@ -267,6 +267,7 @@ def check_implementation(
     ctx = Context(options.subject, executor, own_panel, options.x64, options.strict, cache)
     prefix = replay_prefix(impl, options, origin)
     try:
+        executor.start()
         for prop in selected_properties(options):
             cell = run_cell(ctx, prop, options.profile, prefix)
             result.properties.append(cell)

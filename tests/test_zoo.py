@@ -1,0 +1,54 @@
+"""Every broken implementation is caught by the property named for it; every correct one passes all.
+
+Both run under the ``ci`` profile, as ``python -m conformance check --profile ci``
+would: a property that cannot catch its bug here is a defect of the suite.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance.properties import PROPERTIES
+from tests.helpers import check
+from tests.zoo.broken import BROKEN, NEEDS_ISOLATION
+from tests.zoo.correct import CORRECT
+
+CAUGHT = [(name, prop) for name, (_, props) in BROKEN.items() for prop in props]
+
+
+@pytest.mark.parametrize(("name", "prop"), CAUGHT, ids=[f"{n}-{p}" for n, p in CAUGHT])
+def test_broken_implementation_is_caught(name: str, prop: str) -> None:
+    isolated = name in NEEDS_ISOLATION
+    result = check(
+        f"{name}=tests.zoo.broken:{name}",
+        (prop,),
+        isolation="process" if isolated else "none",
+        timeout=5 if isolated else None,
+    )
+    (cell,) = result.properties
+    assert cell.status == "fail", f"{prop} did not catch {name}: {cell.status} {cell.message}"
+    assert cell.message
+    assert cell.counterexample is not None and cell.counterexample["summary"]
+    assert cell.replay is not None and f"--property {prop}" in cell.replay
+    assert not result.passed
+
+
+@pytest.mark.parametrize("name", sorted(CORRECT))
+def test_correct_implementation_passes_every_property(name: str) -> None:
+    result = check(f"{name}=tests.zoo.correct:{name}")
+    problems = [(c.property, c.status, c.message) for c in result.properties if c.status != "pass"]
+    assert not problems
+    assert len(result.properties) == len(PROPERTIES)
+
+
+def test_every_property_has_a_bug_it_must_catch() -> None:
+    named = {prop for _, props in BROKEN.values() for prop in props}
+    assert named == set(PROPERTIES)
+
+
+def test_every_broken_implementation_fails_something_in_a_full_run() -> None:
+    """The zoo's bugs are real: the reference panel itself never shows up in them."""
+    assert set(BROKEN).isdisjoint(CORRECT)
+    for name in ("seed_plus_one", "batch_mean_leaks"):
+        result = check(f"{name}=tests.zoo.broken:{name}", profile="dev", max_examples=5)
+        assert not result.passed
