@@ -68,15 +68,15 @@ def einsum(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     return (jnp.einsum("bd,df->bf", x, kernel) + bias).reshape(-1)
 
 
+@nnx.jit
+def _jit_vmap(model: nnx.Linear, x: jax.Array) -> jax.Array:
+    return nnx.vmap(lambda m, v: m(v), in_axes=(None, 0))(model, x)
+
+
 def nnx_jit_vmap(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     """nnx.vmap inside nnx.jit."""
     model, x = layer(seed, x_batch, features)
-
-    @nnx.jit
-    def run(model: nnx.Linear, x: jax.Array) -> jax.Array:
-        return nnx.vmap(lambda m, v: m(v), in_axes=(None, 0))(model, x)
-
-    return run(model, x).reshape(-1)
+    return _jit_vmap(model, x).reshape(-1)
 
 
 CORRECT = {

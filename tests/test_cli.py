@@ -1,0 +1,439 @@
+"""``python -m conformance`` end to end (in subprocesses), and the pytest plugin.
+
+Runs are kept tiny (``--max-examples 2`` and a few ``--property`` selections);
+the expensive ones are module-scoped fixtures shared by several tests.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import flax
+import jax
+import pytest
+
+import impl
+from conformance import cli
+from conformance.properties import PROPERTIES
+from impl import registry
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILTINS = ["nnx_vmap", "manual_lift", "broadcast"]
+#: Validates like the built-ins, but adds one to every output.
+BROKEN = "tests/fixtures/off_by_one.py:vmap_over_batch"
+#: Correct on valid input, no argument checks at all.
+UNVALIDATED = "unval=tests/fixtures/unvalidated.py:vmap_over_batch"
+STATUSES = {"pass", "fail", "skip", "error"}
+TIMEOUT = 600
+
+
+@dataclass
+class Run:
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"$ {shlex.join(self.args)}\n-> {self.returncode}\n{self.stdout}\n{self.stderr[-3000:]}"
+
+
+@pytest.fixture(scope="module")
+def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The environment of every subprocess: no profile or database from outside, cases in a temp dir."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
+    env["CONFORMANCE_CASE_DIR"] = str(tmp_path_factory.mktemp("cases"))
+    env["COLUMNS"] = "200"  # rich: no truncated table cells, whatever the terminal
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
+def run(argv: list[str], env: dict[str, str]) -> Run:
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    return Run(argv, proc.returncode, proc.stdout, proc.stderr)
+
+
+def conformance(env: dict[str, str], *args: str) -> Run:
+    return run([sys.executable, "-m", "conformance", *args], env)
+
+
+def run_json(env: dict[str, str], path: Path, *args: str) -> tuple[Run, dict[str, Any]]:
+    result = conformance(env, "check", "--max-examples", "2", "--json", str(path), *args)
+    assert path.exists(), str(result)
+    return result, json.loads(path.read_text())
+
+
+def cells(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(i["name"], c["name"]): c for i in report["implementations"] for c in i["properties"]}
+
+
+def summary_counts(stdout: str) -> tuple[int, int]:
+    lines = [line for line in stdout.splitlines() if line.strip()]
+    match = re.search(r"conformance: (\d+) passed, (\d+) failed", lines[-1])
+    assert match, f"no final 'conformance: N passed, M failed' line in:\n{stdout}"
+    return int(match.group(1)), int(match.group(2))
+
+
+# --------------------------------------------------------------------------- shared runs
+
+
+@pytest.fixture(scope="module")
+def runs(
+    cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[Run, dict[str, Any]]]:
+    """The three check runs every other test reads, started together (they mostly wait on imports)."""
+    out = tmp_path_factory.mktemp("reports")
+    jobs = {
+        "builtins": ("--property", "output_contract", "--property", "invalid_input_rejected"),
+        "broken": ("--impl", BROKEN, "--property", "agrees_with_oracle", "--property", "invalid_input_rejected"),
+        "strict": ("--strict", "--impl", BROKEN, "--impl", UNVALIDATED, "--property", "invalid_input_rejected"),
+    }
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        futures = {k: pool.submit(run_json, cli_env, out / f"{k}.json", *a) for k, a in jobs.items()}
+        return {k: f.result() for k, f in futures.items()}
+
+
+@pytest.fixture(scope="module")
+def broken_failure(runs: dict[str, tuple[Run, dict[str, Any]]]) -> dict[str, Any]:
+    _, report = runs["broken"]
+    return cells(report)[("vmap_over_batch", "agrees_with_oracle")]
+
+
+@pytest.fixture(scope="module")
+def replays(cli_env: dict[str, str], broken_failure: dict[str, Any]) -> dict[str, Run]:
+    """The failure's replay command as recorded, and the same case replayed on nnx_vmap."""
+    argv = shlex.split(broken_failure["replay"])
+    assert argv[:4] == ["python", "-m", "conformance", "replay"], argv
+    argv[0] = sys.executable  # the same interpreter the recorded `python` means here
+    on_builtin = list(argv)
+    on_builtin[on_builtin.index("--impl") + 1] = "nnx_vmap"
+    with ThreadPoolExecutor(2) as pool:
+        recorded, builtin = pool.map(lambda a: run(a, cli_env), [argv, on_builtin])
+    return {"recorded": recorded, "nnx_vmap": builtin}
+
+
+# --------------------------------------------------------------------------- check
+
+
+def test_check_builtins_passes_and_prints_the_matrix(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
+    result, report = runs["builtins"]
+    assert result.returncode == 0, str(result)
+    for name in [*BUILTINS, "output_contract", "invalid_input_rejected"]:
+        assert name in result.stdout, f"{name} missing from:\n{result.stdout}"
+    assert "FAIL" not in result.stdout
+    passed, failed = summary_counts(result.stdout)
+    assert (passed, failed) == (len(BUILTINS) * 2, 0)
+    assert [i["name"] for i in report["implementations"]] == BUILTINS
+    assert report["passed"] is True
+    # Built-ins are held to invalid_input_rejected even without --strict.
+    assert {c["status"] for c in cells(report).values()} == {"pass"}
+
+
+def test_check_broken_impl_fails_with_counterexample_and_replay(
+    runs: dict[str, tuple[Run, dict[str, Any]]], broken_failure: dict[str, Any]
+) -> None:
+    result, report = runs["broken"]
+    assert result.returncode == 1, str(result)
+    assert "FAIL" in result.stdout
+    assert report["passed"] is False
+    assert broken_failure["status"] == "fail"
+    assert "minimal counterexample" in result.stdout
+    summary = broken_failure["counterexample"]["summary"]
+    assert set(summary) >= {"seed", "x_batch", "features"}
+    for key, value in summary.items():
+        assert f"{key} = {value}" in result.stdout
+    assert "replay" in result.stdout
+    assert broken_failure["replay"] in result.stdout  # printed whole, on one line
+    assert broken_failure["message"] in result.stdout
+    assert summary_counts(result.stdout) == (0, 1)
+
+
+def test_replay_of_the_recorded_failure_fails(replays: dict[str, Run], broken_failure: dict[str, Any]) -> None:
+    result = replays["recorded"]
+    assert result.returncode == 1, str(result)
+    assert "FAIL" in result.stdout
+    assert "PASS" not in result.stdout
+    for key, value in broken_failure["counterexample"]["summary"].items():
+        assert f"{key} = {value}" in result.stdout
+
+
+def test_replay_of_the_same_case_on_a_builtin_passes(replays: dict[str, Run]) -> None:
+    result = replays["nnx_vmap"]
+    assert result.returncode == 0, str(result)
+    assert "PASS" in result.stdout
+    assert "FAIL" not in result.stdout
+
+
+# --------------------------------------------------------------------------- the JSON report
+
+
+def test_json_report_schema(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
+    for key, (result, report) in runs.items():
+        assert isinstance(report["schema"], str) and report["schema"], key
+        assert report["subject"] == "vmap_over_batch"
+        assert report["profile"] == "dev"
+        assert report["strict"] is (key == "strict")
+        assert report["x64"] is False
+        env = report["environment"]
+        assert isinstance(env, dict)
+        assert env["python"] == platform.python_version()
+        assert env["jax"] == jax.__version__
+        assert env["flax"] == flax.__version__
+        assert isinstance(env["backend"], str) and env["backend"]
+        assert env["x64"] is False
+        assert isinstance(report["elapsed_seconds"], float) and report["elapsed_seconds"] > 0
+        assert isinstance(report["passed"], bool)
+        assert isinstance(report["implementations"], list) and report["implementations"]
+        for entry in report["implementations"]:
+            assert isinstance(entry["name"], str) and entry["name"]
+            assert isinstance(entry["spec"], str) and entry["spec"]
+            assert isinstance(entry["passed"], bool)
+            assert isinstance(entry["properties"], list) and entry["properties"]
+            for cell in entry["properties"]:
+                assert cell["name"] in PROPERTIES
+                assert cell["status"] in STATUSES
+                if cell["status"] == "fail":
+                    assert isinstance(cell["message"], str) and cell["message"]
+                    example = cell["counterexample"]
+                    assert isinstance(example, dict)
+                    assert isinstance(example["summary"], dict) and example["summary"]
+                    assert all(isinstance(v, str) for v in example["summary"].values())
+                    assert isinstance(example["case"], dict) and example["case"]
+                    assert isinstance(cell["replay"], str) and cell["replay"].startswith("python -m conformance")
+            statuses = {c["status"] for c in entry["properties"]}
+            assert entry["passed"] is (statuses <= {"pass", "skip"})
+        assert report["passed"] is all(i["passed"] for i in report["implementations"])
+        assert result.returncode == (0 if report["passed"] else 1)
+
+
+def test_json_report_specs(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
+    _, report = runs["builtins"]
+    for entry in report["implementations"]:
+        assert entry["spec"] == impl.get(entry["name"]).spec
+    _, report = runs["broken"]
+    assert report["implementations"][0]["spec"] == f"{ROOT / BROKEN.partition(':')[0]}:vmap_over_batch"
+
+
+def test_json_case_replays_through_the_codec(broken_failure: dict[str, Any]) -> None:
+    from conformance import codec
+
+    case = codec.decode(broken_failure["counterexample"]["case"])
+    assert set(case["args"]) == {"seed", "x_batch", "features"}
+    argv = shlex.split(broken_failure["replay"])
+    text = argv[argv.index("--case") + 1]
+    if text.startswith("@"):
+        text = Path(text[1:]).read_text()
+    assert codec.dumps(codec.loads(text)) == codec.dumps(case)
+
+
+# --------------------------------------------------------------------------- --strict
+
+
+def test_external_impl_skips_invalid_input_without_strict(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
+    result, report = runs["broken"]
+    cell = cells(report)[("vmap_over_batch", "invalid_input_rejected")]
+    assert cell["status"] == "skip"
+    assert "--strict" in cell["message"]
+    assert "skip" in result.stdout
+
+
+def test_strict_runs_invalid_input_on_external_impls(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
+    result, report = runs["strict"]
+    assert result.returncode == 1, str(result)
+    by_cell = cells(report)
+    # The broken one validates its input like the built-ins: the property runs and holds.
+    assert by_cell[("vmap_over_batch", "invalid_input_rejected")]["status"] == "pass"
+    failure = by_cell[("unval", "invalid_input_rejected")]
+    assert failure["status"] == "fail"
+    assert "--strict" in shlex.split(failure["replay"])
+    assert "unval=" in failure["replay"]
+    assert summary_counts(result.stdout) == (1, 1)
+
+
+# --------------------------------------------------------------------------- usage errors: exit 2
+
+
+USAGE_ERRORS = {
+    "missing file": (["check", "--impl", "nope.py:f"], "nope.py:f"),
+    "import raises": (["check", "--impl", "tests/fixtures/raises_on_import.py:f"], "raises_on_import.py:f"),
+    "import raises, two-line message": (
+        ["check", "--impl", "tests/fixtures/raises_multiline_on_import.py:f"],
+        "raises_multiline_on_import.py:f",
+    ),
+    "unknown name": (["check", "--impl", "no_such_impl_xyz"], "no_such_impl_xyz"),
+    "unknown profile": (["check", "--profile", "no_such_profile"], "no_such_profile"),
+    "unknown property": (["check", "--property", "no_such_property"], "no_such_property"),
+    "zero examples": (["check", "--max-examples", "0"], "--max-examples"),
+    "replay: unknown property": (
+        ["replay", "--impl", "nnx_vmap", "--property", "no_such_property", "--case", "{}"],
+        "no_such_property",
+    ),
+    "replay: bad case": (
+        ["replay", "--impl", "nnx_vmap", "--property", "output_contract", "--case", "not json"],
+        "--case",
+    ),
+    "replay: bad spec": (
+        ["replay", "--impl", "nope.py:f", "--property", "output_contract", "--case", '{"dict": {}}'],
+        "nope.py:f",
+    ),
+}
+
+ARGPARSE_ERRORS = {
+    "unknown subcommand": ["frobnicate"],
+    "unknown flag": ["check", "--frobnicate"],
+    "non-integer examples": ["check", "--max-examples", "two"],
+    "no subcommand": [],
+    "replay without --case": ["replay", "--impl", "nnx_vmap", "--property", "output_contract"],
+}
+
+
+@pytest.fixture(scope="module")
+def usage_runs(cli_env: dict[str, str]) -> dict[str, Run]:
+    argvs = {k: a for k, (a, _) in USAGE_ERRORS.items()} | ARGPARSE_ERRORS
+    with ThreadPoolExecutor(4) as pool:
+        results = pool.map(lambda a: conformance(cli_env, *a), argvs.values())
+        return dict(zip(argvs, results, strict=True))
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_usage_error_exits_2_with_one_line(usage_runs: dict[str, Run], case: str) -> None:
+    result = usage_runs[case]
+    needle = USAGE_ERRORS[case][1]
+    assert result.returncode == 2, str(result)
+    assert "Traceback" not in result.stderr, str(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"stderr is not one line:\n{result.stderr}"
+    assert needle in lines[0]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("case", list(ARGPARSE_ERRORS))
+def test_argparse_error_exits_2(usage_runs: dict[str, Run], case: str) -> None:
+    result = usage_runs[case]
+    assert result.returncode == 2, str(result)
+    assert "usage:" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --------------------------------------------------------------------------- list
+
+
+def test_list_shows_builtins_and_properties(cli_env: dict[str, str]) -> None:
+    result = conformance(cli_env, "list")
+    assert result.returncode == 0, str(result)
+    for name in BUILTINS:
+        assert re.search(rf"\b{name}\b.*built-in", result.stdout), name
+    for name in PROPERTIES:
+        assert name in result.stdout
+    positions = [result.stdout.index(f"implementation {n}") for n in BUILTINS]
+    assert positions == sorted(positions)
+
+
+class FakeEntryPoints:
+    def __init__(self, name: str, value: str) -> None:
+        self.point = importlib.metadata.EntryPoint(name=name, value=value, group=impl.ENTRY_POINT_GROUP)
+
+    def __call__(self, **kwargs: Any) -> list[importlib.metadata.EntryPoint]:
+        return [self.point] if kwargs.get("group") == self.point.group else []
+
+
+@pytest.fixture
+def broken_entry_point(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    registry.names()
+    monkeypatch.setattr(registry, "_REGISTRY", {s: dict(t) for s, t in registry._REGISTRY.items()})
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", FakeEntryPoints("broken_ep", "no_such_module_xyz:f")
+    )
+    monkeypatch.chdir(ROOT)
+    yield
+
+
+@pytest.mark.parametrize("command", [["check"], ["list"]])
+def test_broken_entry_point_is_a_usage_error(
+    broken_entry_point: None, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An installed entry point that cannot load: exit 2 and one line naming it, for every command."""
+    code = cli.main(command)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "broken_ep" in err
+    assert len([line for line in err.splitlines() if line.strip()]) == 1
+
+
+# --------------------------------------------------------------------------- the pytest plugin
+
+
+def pytest_suite(env: dict[str, str], junit: Path, *args: str) -> Run:
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "--pyargs",
+        "conformance.suite",
+        "--conformance-max-examples",
+        "2",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        *args,
+    ]
+    return run(argv, env)
+
+
+@pytest.fixture(scope="module")
+def plugin_runs(cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = tmp_path_factory.mktemp("junit")
+    selection = "agrees_with_oracle or invalid_input_rejected"
+    jobs = {
+        "builtin": (out / "pass.xml", "--impl", "nnx_vmap", "-k", selection),
+        "broken": (out / "fail.xml", "--impl", BROKEN, "-k", "agrees_with_oracle"),
+    }
+    with ThreadPoolExecutor(2) as pool:
+        futures = {k: pool.submit(pytest_suite, cli_env, *a) for k, a in jobs.items()}
+        return {k: (f.result(), jobs[k][0]) for k, f in futures.items()}
+
+
+def junit_cases(path: Path) -> dict[str, ET.Element]:
+    return {case.get("name"): case for case in ET.parse(path).getroot().iter("testcase")}
+
+
+def test_plugin_passes_on_a_builtin(plugin_runs: dict[str, Any]) -> None:
+    result, junit = plugin_runs["builtin"]
+    assert result.returncode == 0, str(result)
+    cases = junit_cases(junit)
+    selected = ["agrees_with_oracle", "invalid_input_rejected"]
+    assert sorted(cases) == sorted(f"test_conformance[nnx_vmap-{p}]" for p in selected)
+    for case in cases.values():
+        assert case.find("failure") is None and case.find("error") is None and case.find("skipped") is None
+    # Every property became a test; the ones not selected were deselected, not missing.
+    match = re.search(r"(\d+) passed, (\d+) deselected", result.stdout)
+    assert match, result.stdout
+    assert (int(match.group(1)), int(match.group(1)) + int(match.group(2))) == (len(selected), len(PROPERTIES))
+
+
+def test_plugin_fails_on_a_broken_impl(plugin_runs: dict[str, Any]) -> None:
+    result, junit = plugin_runs["broken"]
+    assert result.returncode == 1, str(result)
+    assert "minimal counterexample" in result.stdout
+    assert "replay" in result.stdout
+    assert "python -m conformance replay" in result.stdout
+    cases = junit_cases(junit)
+    assert list(cases) == ["test_conformance[vmap_over_batch-agrees_with_oracle]"]
+    failure = cases["test_conformance[vmap_over_batch-agrees_with_oracle]"].find("failure")
+    assert failure is not None
+    text = (failure.get("message") or "") + (failure.text or "")
+    assert "minimal counterexample" in text and "replay" in text
