@@ -15,7 +15,6 @@ import shlex
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,8 +97,23 @@ def runs(
     out = tmp_path_factory.mktemp("reports")
     jobs = {
         "builtins": ("--property", "output_contract", "--property", "invalid_input_rejected"),
-        "broken": ("--impl", BROKEN, "--property", "agrees_with_oracle", "--property", "invalid_input_rejected"),
-        "strict": ("--strict", "--impl", BROKEN, "--impl", UNVALIDATED, "--property", "invalid_input_rejected"),
+        "broken": (
+            "--impl",
+            BROKEN,
+            "--property",
+            "agrees_with_oracle",
+            "--property",
+            "invalid_input_rejected",
+        ),
+        "strict": (
+            "--strict",
+            "--impl",
+            BROKEN,
+            "--impl",
+            UNVALIDATED,
+            "--property",
+            "invalid_input_rejected",
+        ),
     }
     with ThreadPoolExecutor(len(jobs)) as pool:
         futures = {k: pool.submit(run_json, cli_env, out / f"{k}.json", *a) for k, a in jobs.items()}
@@ -161,7 +175,9 @@ def test_check_broken_impl_fails_with_counterexample_and_replay(
     assert summary_counts(result.stdout) == (0, 1)
 
 
-def test_replay_of_the_recorded_failure_fails(replays: dict[str, Run], broken_failure: dict[str, Any]) -> None:
+def test_replay_of_the_recorded_failure_fails(
+    replays: dict[str, Run], broken_failure: dict[str, Any]
+) -> None:
     result = replays["recorded"]
     assert result.returncode == 1, str(result)
     assert "FAIL" in result.stdout
@@ -175,6 +191,30 @@ def test_replay_of_the_same_case_on_a_builtin_passes(replays: dict[str, Run]) ->
     assert result.returncode == 0, str(result)
     assert "PASS" in result.stdout
     assert "FAIL" not in result.stdout
+
+
+def test_failure_messages_are_printed_verbatim(cli_env: dict[str, str], tmp_path: Path) -> None:
+    """An implementation's error text is data: square brackets in it are neither dropped nor parsed."""
+    report_path = tmp_path / "brackets.json"
+    spec = "tests/fixtures/bracket_error.py:vmap_over_batch"
+    result = conformance(
+        cli_env,
+        "check",
+        "--impl",
+        spec,
+        "--property",
+        "output_contract",
+        "--max-examples",
+        "2",
+        "--json",
+        str(report_path),
+    )
+    assert "Traceback" not in result.stderr, str(result)
+    assert result.returncode == 1, str(result)
+    assert report_path.exists()
+    message = cells(json.loads(report_path.read_text()))[("vmap_over_batch", "output_contract")]["message"]
+    assert "[batch, features]" in message and "[/see docs]" in message
+    assert message in result.stdout
 
 
 # --------------------------------------------------------------------------- the JSON report
@@ -212,7 +252,9 @@ def test_json_report_schema(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None
                     assert isinstance(example["summary"], dict) and example["summary"]
                     assert all(isinstance(v, str) for v in example["summary"].values())
                     assert isinstance(example["case"], dict) and example["case"]
-                    assert isinstance(cell["replay"], str) and cell["replay"].startswith("python -m conformance")
+                    assert isinstance(cell["replay"], str) and cell["replay"].startswith(
+                        "python -m conformance"
+                    )
             statuses = {c["status"] for c in entry["properties"]}
             assert entry["passed"] is (statuses <= {"pass", "skip"})
         assert report["passed"] is all(i["passed"] for i in report["implementations"])
@@ -242,7 +284,9 @@ def test_json_case_replays_through_the_codec(broken_failure: dict[str, Any]) -> 
 # --------------------------------------------------------------------------- --strict
 
 
-def test_external_impl_skips_invalid_input_without_strict(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
+def test_external_impl_skips_invalid_input_without_strict(
+    runs: dict[str, tuple[Run, dict[str, Any]]],
+) -> None:
     result, report = runs["broken"]
     cell = cells(report)[("vmap_over_batch", "invalid_input_rejected")]
     assert cell["status"] == "skip"
@@ -266,17 +310,24 @@ def test_strict_runs_invalid_input_on_external_impls(runs: dict[str, tuple[Run, 
 # --------------------------------------------------------------------------- usage errors: exit 2
 
 
+#: args -> text the one-line error must contain. The first ones also run as subprocesses.
 USAGE_ERRORS = {
     "missing file": (["check", "--impl", "nope.py:f"], "nope.py:f"),
-    "import raises": (["check", "--impl", "tests/fixtures/raises_on_import.py:f"], "raises_on_import.py:f"),
     "import raises, two-line message": (
         ["check", "--impl", "tests/fixtures/raises_multiline_on_import.py:f"],
         "raises_multiline_on_import.py:f",
     ),
-    "unknown name": (["check", "--impl", "no_such_impl_xyz"], "no_such_impl_xyz"),
     "unknown profile": (["check", "--profile", "no_such_profile"], "no_such_profile"),
     "unknown property": (["check", "--property", "no_such_property"], "no_such_property"),
     "zero examples": (["check", "--max-examples", "0"], "--max-examples"),
+    "import raises": (["check", "--impl", "tests/fixtures/raises_on_import.py:f"], "raises_on_import.py:f"),
+    "no such module": (["check", "--impl", "no_such_module_xyz:f"], "no_such_module_xyz:f"),
+    "not callable": (["check", "--impl", "tests.fixtures.good:NOT_CALLABLE"], "NOT_CALLABLE"),
+    "unknown name": (["check", "--impl", "no_such_impl_xyz"], "no_such_impl_xyz"),
+    "bad label": (["check", "--impl", "1bad=impl.nnx_vmap:vmap_over_batch"], "1bad"),
+    "negative examples": (["check", "--max-examples", "-3"], "--max-examples"),
+    "zero timeout": (["check", "--timeout", "0"], "--timeout"),
+    "unknown subject": (["check", "--subject", "no_such_subject"], "no_such_subject"),
     "replay: unknown property": (
         ["replay", "--impl", "nnx_vmap", "--property", "no_such_property", "--case", "{}"],
         "no_such_property",
@@ -285,12 +336,18 @@ USAGE_ERRORS = {
         ["replay", "--impl", "nnx_vmap", "--property", "output_contract", "--case", "not json"],
         "--case",
     ),
+    "replay: missing case file": (
+        ["replay", "--impl", "nnx_vmap", "--property", "output_contract", "--case", "@no_such_case.json"],
+        "no_such_case.json",
+    ),
     "replay: bad spec": (
         ["replay", "--impl", "nope.py:f", "--property", "output_contract", "--case", '{"dict": {}}'],
         "nope.py:f",
     ),
 }
+SUBPROCESS_USAGE_ERRORS = list(USAGE_ERRORS)[:5]
 
+#: Rejected by argparse itself (usage line on stderr).
 ARGPARSE_ERRORS = {
     "unknown subcommand": ["frobnicate"],
     "unknown flag": ["check", "--frobnicate"],
@@ -298,34 +355,66 @@ ARGPARSE_ERRORS = {
     "no subcommand": [],
     "replay without --case": ["replay", "--impl", "nnx_vmap", "--property", "output_contract"],
 }
+SUBPROCESS_ARGPARSE_ERRORS = ["unknown subcommand", "unknown flag"]
 
 
 @pytest.fixture(scope="module")
 def usage_runs(cli_env: dict[str, str]) -> dict[str, Run]:
-    argvs = {k: a for k, (a, _) in USAGE_ERRORS.items()} | ARGPARSE_ERRORS
-    with ThreadPoolExecutor(4) as pool:
+    argvs = {k: USAGE_ERRORS[k][0] for k in SUBPROCESS_USAGE_ERRORS}
+    argvs |= {k: ARGPARSE_ERRORS[k] for k in SUBPROCESS_ARGPARSE_ERRORS}
+    with ThreadPoolExecutor(3) as pool:
         results = pool.map(lambda a: conformance(cli_env, *a), argvs.values())
         return dict(zip(argvs, results, strict=True))
 
 
-@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def assert_one_line_error(returncode: int, stdout: str, stderr: str, needle: str) -> None:
+    assert returncode == 2
+    assert "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, f"stderr is not one line:\n{stderr}"
+    assert needle in lines[0]
+    assert stdout == ""
+
+
+@pytest.mark.parametrize("case", SUBPROCESS_USAGE_ERRORS)
 def test_usage_error_exits_2_with_one_line(usage_runs: dict[str, Run], case: str) -> None:
     result = usage_runs[case]
-    needle = USAGE_ERRORS[case][1]
     assert result.returncode == 2, str(result)
-    assert "Traceback" not in result.stderr, str(result)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, f"stderr is not one line:\n{result.stderr}"
-    assert needle in lines[0]
-    assert result.stdout == ""
+    assert_one_line_error(result.returncode, result.stdout, result.stderr, USAGE_ERRORS[case][1])
 
 
-@pytest.mark.parametrize("case", list(ARGPARSE_ERRORS))
+@pytest.mark.parametrize("case", SUBPROCESS_ARGPARSE_ERRORS)
 def test_argparse_error_exits_2(usage_runs: dict[str, Run], case: str) -> None:
     result = usage_runs[case]
     assert result.returncode == 2, str(result)
     assert "usage:" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """cli.main() in this process: the registry, sys.path and cwd are restored afterwards."""
+    registry.names()
+    monkeypatch.setattr(registry, "_REGISTRY", {s: dict(t) for s, t in registry._REGISTRY.items()})
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.chdir(ROOT)
+
+
+@pytest.mark.parametrize("case", list(USAGE_ERRORS))
+def test_usage_error_in_process(in_process: None, capsys: pytest.CaptureFixture[str], case: str) -> None:
+    """The same usage errors through cli.main() (cheap, so every one of them)."""
+    args, needle = USAGE_ERRORS[case]
+    code = cli.main(list(args))
+    captured = capsys.readouterr()
+    assert_one_line_error(code, captured.out, captured.err, needle)
+
+
+@pytest.mark.parametrize("case", list(ARGPARSE_ERRORS))
+def test_argparse_error_in_process(capsys: pytest.CaptureFixture[str], case: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(list(ARGPARSE_ERRORS[case]))
+    assert info.value.code == 2
+    assert "usage:" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- list
@@ -351,14 +440,10 @@ class FakeEntryPoints:
 
 
 @pytest.fixture
-def broken_entry_point(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    registry.names()
-    monkeypatch.setattr(registry, "_REGISTRY", {s: dict(t) for s, t in registry._REGISTRY.items()})
+def broken_entry_point(in_process: None, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         importlib.metadata, "entry_points", FakeEntryPoints("broken_ep", "no_such_module_xyz:f")
     )
-    monkeypatch.chdir(ROOT)
-    yield
 
 
 @pytest.mark.parametrize("command", [["check"], ["list"]])
@@ -422,7 +507,10 @@ def test_plugin_passes_on_a_builtin(plugin_runs: dict[str, Any]) -> None:
     # Every property became a test; the ones not selected were deselected, not missing.
     match = re.search(r"(\d+) passed, (\d+) deselected", result.stdout)
     assert match, result.stdout
-    assert (int(match.group(1)), int(match.group(1)) + int(match.group(2))) == (len(selected), len(PROPERTIES))
+    assert (int(match.group(1)), int(match.group(1)) + int(match.group(2))) == (
+        len(selected),
+        len(PROPERTIES),
+    )
 
 
 def test_plugin_fails_on_a_broken_impl(plugin_runs: dict[str, Any]) -> None:
