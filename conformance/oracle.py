@@ -5,8 +5,10 @@ built by Flax itself in this (trusted) process and cached. The product is
 computed more accurately than the tolerance it enforces: every ``x_i * W_ij`` is
 made exact in float64 (``x`` is split into two halves of at most 26 significant
 bits, ``W`` is float32 with 24), and the ``2 D_in + 1`` exact terms are summed with
-Neumaier's compensated summation, whose error is at most ``2 u |y| + 2 n**2 u**2 M``
-with ``u = 2**-53``. That error is returned too and added to every bound.
+Neumaier's compensated summation (equivalent to Ogita, Rump and Oishi's Sum2),
+whose error is at most ``u |y| + gamma_n**2 M`` with ``u = 2**-53`` (plus one
+smallest subnormal per term for products that underflow). That error is
+returned too and added to every bound.
 """
 
 from __future__ import annotations
@@ -33,13 +35,18 @@ def linear_params(seed: int, d_in: int, features: int) -> tuple[np.ndarray, np.n
 
 
 def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Veltkamp split: ``x == hi + lo`` exactly, each with at most 26 significant bits."""
+    """Veltkamp split: ``x == hi + lo`` exactly, each with at most 26 significant bits.
+
+    Values near the top of the float64 range are scaled down by 2**60 first (exact)
+    so that ``(2**27 + 1) * x`` cannot overflow.
+    """
     factor = 2.0**27 + 1
-    with np.errstate(over="ignore", invalid="ignore"):
-        c = factor * x
-        hi = c - (c - x)
-    hi = np.where(np.isfinite(hi), hi, x)
-    return hi, x - hi
+    scale = np.where(np.abs(x) > 2.0**996, 2.0**-60, 1.0)
+    xs = x * scale
+    c = factor * xs
+    hi = c - (c - xs)
+    lo = xs - hi
+    return hi / scale, lo / scale
 
 
 @dataclass(frozen=True)
@@ -74,5 +81,8 @@ def accurate_affine(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, tiny_x:
     # |x| @ |W| in float64 has relative error <= d_in * u; round it up by twice that.
     magnitude = (abs_x @ np.abs(w) + np.abs(b)) * (1 + 2 * n * U64)
     flushable = (np.where(abs_x < tiny_x, abs_x, 0.0) @ np.abs(w)) * (1 + 2 * n * U64)
-    error = 2 * U64 * np.abs(value) + 2 * n * n * U64 * U64 * magnitude
+    # Neumaier's sum is Ogita-Rump-Oishi's Sum2: |value - y| <= u|y| + gamma_n**2 M.
+    # Products of tiny values may underflow inexactly: one smallest subnormal each.
+    gamma = n * U64 / (1 - n * U64)
+    error = U64 * (1 + 2 * U64) * np.abs(value) + gamma * gamma * magnitude + n * 2.0**-1074
     return AffineResult(value, magnitude, flushable, error)

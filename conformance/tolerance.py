@@ -55,30 +55,46 @@ DEFAULT_FLOAT32_MATMUL_INPUTS: dict[str, str | None] = {
     "tpu": "bfloat16",
 }
 
-#: ``jax_default_matmul_precision`` values, and how they round float32 matmul inputs.
-#: "default" defers to the platform table above.
+#: ``jax_default_matmul_precision`` values (legacy names and dot-algorithm presets,
+#: lower-cased), and how they round float32 matmul inputs. "default" defers to the
+#: platform table above. Presets that also *accumulate* in a low precision
+#: (``bf16_bf16_bf16``, ``f16_f16_f16``, ``any_f8_*``) are outside this model: the
+#: bound then assumes bfloat16 inputs, the coarsest rounding it expresses, which
+#: does not cover low-precision accumulation; run such settings with care.
 MATMUL_PRECISION_INPUTS: dict[str, str | None] = {
     "highest": None,
     "float32": None,
+    "f32_f32_f32": None,
+    "f64_f64_f64": None,
+    "bf16_bf16_f32_x6": None,
+    "bf16_bf16_f32_x9": None,
+    "tf32_tf32_f32_x3": None,
     "high": "tensorfloat32",  # bf16_3x or TF32: both within TF32's rounding
     "tensorfloat32": "tensorfloat32",
     "bfloat16_3x": "tensorfloat32",
+    "bf16_bf16_f32_x3": "tensorfloat32",
+    "tf32_tf32_f32": "tensorfloat32",
+    "f16_f16_f32": "float16",
     "bfloat16": "bfloat16",
     "fastest": "bfloat16",
+    "bf16_bf16_f32": "bfloat16",
 }
+
+#: The coarsest input rounding the model expresses: assumed for unknown settings.
+WORST_INPUTS = "bfloat16"
 
 
 def matmul_input_rounding(compute_dtype: str, backend: str | None = None) -> str | None:
-    """The format the platform rounds matmul inputs to, or None when it does not."""
+    """The format the platform rounds float32 matmul inputs to, or None when it does not."""
     if compute_dtype != "float32":
         return None
     setting = jax.config.jax_default_matmul_precision
     if setting is not None:
         key = str(setting).lower().rsplit(".", 1)[-1]
-        if key in MATMUL_PRECISION_INPUTS:
-            return MATMUL_PRECISION_INPUTS[key]
+        if key != "default":
+            return MATMUL_PRECISION_INPUTS.get(key, WORST_INPUTS)
     backend = backend or jax.default_backend()
-    return DEFAULT_FLOAT32_MATMUL_INPUTS.get(backend, "bfloat16")  # unknown: assume the worst
+    return DEFAULT_FLOAT32_MATMUL_INPUTS.get(backend, WORST_INPUTS)
 
 
 def gamma(n: int, u: float) -> float:
