@@ -41,9 +41,12 @@ def main() -> None:
     shrink = [r[4] for r in rows if r[4] is not None]
     first = [r[3] for r in rows if r[3] is not None]
     caught = sum(r[2] == "fail" for r in rows)
-    print(f"\n{caught}/{len(rows)} (implementation, property) pairs caught in {time.perf_counter() - start:.0f} s")
+    elapsed = time.perf_counter() - start
+    print(f"\n{caught}/{len(rows)} (implementation, property) pairs caught in {elapsed:.0f} s")
     print(f"time to first failure: median {statistics.median(first):.2f} s, max {max(first):.2f} s")
-    print(f"first failure to minimal example: median {statistics.median(shrink):.2f} s, max {max(shrink):.2f} s")
+    print(
+        f"first failure to minimal example: median {statistics.median(shrink):.2f} s, max {max(shrink):.2f} s"
+    )
 
 
 if __name__ == "__main__":

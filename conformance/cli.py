@@ -75,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _message(e: Exception) -> str:
+    """A KeyError's str() is its repr; every other error's str() is its message."""
+    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+
+
 def _usage_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -111,7 +116,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
         props = selected_properties(options)
     except (ValueError, KeyError, ImplementationLoadError) as e:
-        return _usage_error(e.args[0] if e.args else str(e))
+        return _usage_error(_message(e))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     total = len(impls) * len(props)
     done = [0]
@@ -131,9 +136,9 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"{profile.name} ({profile.max_examples} examples per property)"
         )
     report = run(impls, options, progress)
-    print_report(report)
     if args.json:
         report.write_json(args.json)
+    print_report(report)
     return report.exit_code()
 
 
@@ -166,7 +171,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             raise ValueError(f"--case is not a recorded case: {e}") from None
         impl = load(args.impl, subject.name)
     except (ValueError, KeyError, OSError, ImplementationLoadError) as e:
-        return _usage_error(e.args[0] if e.args else str(e))
+        return _usage_error(_message(e))
     configure_jax(args.x64)
     prop = PROPERTIES[args.property]
     options = RunOptions(subject, get_profile("dev"), args.strict, args.x64, args.timeout, args.isolation)
@@ -190,9 +195,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from conformance.properties import PROPERTIES
     from conformance.subjects import SUBJECTS
-    from impl.registry import discover, get, names
+    from impl.registry import ImplementationLoadError, discover, get, names
 
-    discover()
+    try:
+        discover()
+    except ImplementationLoadError as e:
+        return _usage_error(str(e))
     for subject in SUBJECTS.values():
         print(f"subject {subject.name}: {subject.signature}")
         for n in names(subject.name):

@@ -88,7 +88,6 @@ class _Session:
     def run(self, cell: Cell) -> Any:
         from conformance.properties import PROPERTIES
         from conformance.runner import replay_prefix, run_cell
-
         from impl.registry import ImplementationLoadError
 
         try:
@@ -132,9 +131,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     from conformance.cli import _load_impls
     from conformance.properties import PROPERTIES
+    from impl.registry import ImplementationLoadError
 
     session = _session(metafunc.config)
-    impls = _load_impls(metafunc.config.getoption("--impl"), session.options.subject.name)
+    try:
+        impls = _load_impls(metafunc.config.getoption("--impl"), session.options.subject.name)
+    except ImplementationLoadError as e:
+        raise pytest.UsageError(str(e)) from None
     cells = [Cell(session, impl, origin, p) for impl, origin in impls for p in PROPERTIES]
     metafunc.parametrize("conformance_cell", cells, ids=[f"{c.impl.name}-{c.prop}" for c in cells])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from conformance.runner import RunReport
@@ -39,7 +40,9 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     console.print(table)
     for impl in report.implementations:
         if impl.load_error:
-            console.print(f"\n[bold red]{impl.name}[/]: could not be loaded: {impl.load_error}")
+            console.print(
+                f"\n[bold red]{escape(impl.name)}[/]: could not be loaded: {escape(impl.load_error)}"
+            )
         for cell in impl.properties:
             if cell.status in ("fail", "error"):
                 print_failure(console, impl.name, cell)
@@ -58,8 +61,8 @@ def _verdict(impl) -> str:  # noqa: ANN001
 
 
 def print_failure(console: Console, impl: str, cell) -> None:  # noqa: ANN001
-    console.print(f"\n[bold red]{impl} / {cell.property}[/]: {cell.claim}")
-    console.print(f"  [red]{cell.message}[/]", markup=True)
+    console.print(f"\n[bold red]{escape(impl)} / {cell.property}[/]: {escape(cell.claim)}")
+    console.print(f"  [red]{escape(cell.message)}[/]")
     if cell.counterexample:
         console.print("  minimal counterexample:")
         for key, value in cell.counterexample["summary"].items():

@@ -182,24 +182,29 @@ def _import_target(spec: str, where: str) -> Any:
         path = os.path.abspath(where)
         if not os.path.isfile(path):
             raise ImplementationLoadError(f"{spec!r}: no such file {where}")
+        for module in list(sys.modules.values()):  # already imported (a built-in's own file, say)
+            if os.path.abspath(getattr(module, "__file__", None) or "") == path:
+                return module
         mod_name = f"_conformance_user_{zlib.crc32(path.encode()):08x}"
-        if mod_name in sys.modules:
-            return sys.modules[mod_name]
         module_spec = importlib.util.spec_from_file_location(mod_name, path)
         if module_spec is None or module_spec.loader is None:
             raise ImplementationLoadError(f"{spec!r}: cannot import {where}")
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[mod_name] = module
-        # Let the file import its neighbours, as `python path/to/file.py` would.
+        # Let the file import its neighbours, as `python path/to/file.py` would; appended,
+        # so that the folder cannot shadow the suite's own packages.
         folder = os.path.dirname(path)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
+        added = folder not in sys.path
+        if added:
+            sys.path.append(folder)
         try:
             module_spec.loader.exec_module(module)
         except BaseException as e:  # a user file may raise anything, even SystemExit
             del sys.modules[mod_name]
+            if added:
+                sys.path.remove(folder)
             raise ImplementationLoadError(
-                f"{spec!r}: importing {where} raised {type(e).__name__}: {e}"
+                f"{spec!r}: importing {where} raised {type(e).__name__}: {_one_line(e)}"
             ) from None
         return module
     try:
@@ -207,4 +212,10 @@ def _import_target(spec: str, where: str) -> Any:
     except ModuleNotFoundError as e:
         raise ImplementationLoadError(f"{spec!r}: no module named {e.name!r}") from None
     except BaseException as e:
-        raise ImplementationLoadError(f"{spec!r}: importing {where} raised {type(e).__name__}: {e}") from None
+        raise ImplementationLoadError(
+            f"{spec!r}: importing {where} raised {type(e).__name__}: {_one_line(e)}"
+        ) from None
+
+
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split())

@@ -12,25 +12,26 @@ import base64
 import json
 import math
 import struct
-import zlib
 from typing import Any
 
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import strategies as S
 from conformance.codec import decode, describe, dumps, encode, loads
 
+#: Derandomized, and no shrinking: a failure (a codec bug) is reported fast, as drawn.
 FAST = settings(
     derandomize=True,
     max_examples=100,
     database=None,
     suppress_health_check=list(HealthCheck),
     deadline=None,
+    phases=[Phase.explicit, Phase.generate],
 )
 
 
@@ -232,13 +233,7 @@ def test_any_numpy_integer_or_bool_round_trips(value: np.generic) -> None:
 def test_drawn_arguments_round_trip() -> None:
     """What the suite actually records: argument dicts drawn by the strategies."""
 
-    @settings(
-        derandomize=True,
-        max_examples=150,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-        deadline=None,
-    )
+    @settings(FAST, max_examples=150)
     @given(S.vmap_over_batch_args(x64=True))
     def check(args: dict[str, Any]) -> None:
         case = {"args": args, "other": [args["seed"], args["features"]]}
@@ -254,7 +249,9 @@ def test_lists_and_nested_dicts_round_trip() -> None:
     value = {
         "args": {
             "seed": np.int64(-5),
-            "x_batch": S.KindedArray(np.arange(6, dtype=np.float32).reshape(2, 3), "numpy_fortran", "ordinary"),
+            "x_batch": S.KindedArray(
+                np.arange(6, dtype=np.float32).reshape(2, 3), "numpy_fortran", "ordinary"
+            ),
             "features": 3.7,
         },
         "rows": [0, 2, [1, [np.uint32(7), None, "x"]]],
@@ -277,7 +274,7 @@ def test_dict_key_order_is_preserved() -> None:
     assert list(got["mid"]) == ["y", "b", "x"]
 
 
-@FAST
+@settings(FAST, max_examples=50)
 @given(st.dictionaries(st.text(), st.integers() | st.floats(allow_nan=False) | st.none(), max_size=12))
 def test_any_str_keyed_dict_keeps_its_key_order(value: dict[str, Any]) -> None:
     got = round_trip(value)
@@ -407,13 +404,13 @@ CORRUPTED = {
 
 @pytest.mark.parametrize("data", list(CORRUPTED.values()), ids=list(CORRUPTED))
 def test_corrupted_encodings_are_a_value_error(data: dict[str, Any]) -> None:
-    zlib_error = zlib.error  # named here so a failure message shows what leaked
     try:
         decode(data)
     except ValueError:
         return
-    except (zlib_error, TypeError, KeyError, AttributeError, IndexError) as e:
-        pytest.fail(f"decode raised {type(e).__name__}: {e}, not ValueError")
+    except Exception as e:  # any other exception is the bug being reported
+        name = f"{type(e).__module__}.{type(e).__qualname__}".removeprefix("builtins.")
+        pytest.fail(f"decode raised {name}: {e}, not ValueError")
     pytest.fail("decode accepted a corrupted encoding")
 
 

@@ -14,9 +14,7 @@ def _run(specs: list[str], prop: str, timeout: float = 5.0):  # noqa: ANN202
 
 
 def test_segfault_fails_the_property_and_the_next_implementation_still_runs() -> None:
-    report = _run(
-        ["bad=tests.zoo.broken:segfaults_on_many_features", "nnx_vmap"], "agrees_with_oracle"
-    )
+    report = _run(["bad=tests.zoo.broken:segfaults_on_many_features", "nnx_vmap"], "agrees_with_oracle")
     bad, good = report.implementations
     (cell,) = bad.properties
     assert cell.status == "fail"
@@ -39,9 +37,10 @@ def test_hang_is_a_timeout_with_the_input_that_hung() -> None:
     (cell,) = report.implementations[0].properties
     assert cell.status == "fail"
     assert "did not return within the 3 s timeout" in cell.message
-    assert "[65," in cell.counterexample["summary"]["x_batch"] or "[100," in cell.counterexample[
-        "summary"
-    ]["x_batch"]
+    assert (
+        "[65," in cell.counterexample["summary"]["x_batch"]
+        or "[100," in cell.counterexample["summary"]["x_batch"]
+    )
 
 
 def test_worker_that_cannot_load_is_a_load_error() -> None:
