@@ -52,6 +52,8 @@ class CellResult:
     shrink_seconds: float | None = None
     #: seconds from the cell's start to its first failure
     first_failure_seconds: float | None = None
+    #: how many examples ran up to and including the first failure
+    first_failure_example: int | None = None
 
 
 @dataclass
@@ -87,6 +89,7 @@ class _Tracker:
         self.start = time.perf_counter()
         self.examples = 0
         self.first_failure: float | None = None
+        self.first_failure_example: int | None = None
         self.last: tuple[Case, PropertyFailure] | None = None
         self.last_key: str | None = None
 
@@ -96,6 +99,7 @@ class _Tracker:
     def record(self, case: Case, failure: PropertyFailure) -> None:
         if self.first_failure is None:
             self.first_failure = time.perf_counter()
+            self.first_failure_example = self.examples
         self.last = (case, failure)
         self.last_key = None
 
@@ -188,6 +192,7 @@ def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list
         }
         result.replay = replay_command(replay_prefix, prop.name, case)
         result.first_failure_seconds = round(tracker.first_failure - tracker.start, 3)
+        result.first_failure_example = tracker.first_failure_example
         result.shrink_seconds = round(end - tracker.first_failure, 3)
     return result
 
