@@ -8,7 +8,9 @@ Every value keeps its Python/numpy type: ``3``, ``3.7``, ``np.int32(3)`` and
 from __future__ import annotations
 
 import base64
+import binascii
 import json
+import struct
 import zlib
 from typing import Any
 
@@ -22,18 +24,22 @@ def encode(value: Any) -> Any:
     """A JSON-safe tagged form of ``value`` (see :func:`decode`)."""
     if value is None:
         return {"none": True}
-    if isinstance(value, (bool, np.bool_)) and not isinstance(value, np.ndarray):
+    if isinstance(value, np.generic):  # before int/float: np.float64 is a float subclass
         if isinstance(value, np.bool_):
             return {"numpy": "bool", "value": bool(value)}
+        if isinstance(value, np.floating) and np.isnan(value):
+            return {"numpy": value.dtype.name, "value": "nan", "bits": value.tobytes().hex()}
+        return {"numpy": value.dtype.name, "value": repr(value.item())}
+    if isinstance(value, bool):
         return {"bool": value}
     if isinstance(value, int):
         return {"int": str(value)}
     if isinstance(value, float):
+        if value != value:  # keep a NaN's sign and payload
+            return {"float": "nan", "bits": struct.pack("<d", value).hex()}
         return {"float": repr(value)}
     if isinstance(value, str):
-        return {"str": value}
-    if isinstance(value, np.generic):
-        return {"numpy": value.dtype.name, "value": repr(value.item())}
+        return {"str": str(value)}
     if isinstance(value, KindedArray):
         v = value.values
         return {
@@ -53,7 +59,16 @@ def encode(value: Any) -> Any:
 
 
 def decode(data: Any) -> Any:
-    """The value :func:`encode` encoded."""
+    """The value :func:`encode` encoded; ``ValueError`` for anything else."""
+    try:
+        return _decode(data)
+    except ValueError:
+        raise
+    except (TypeError, KeyError, AttributeError, zlib.error, binascii.Error) as e:
+        raise ValueError(f"not an encoded value ({type(e).__name__}: {e})") from None
+
+
+def _decode(data: Any) -> Any:
     if not isinstance(data, dict) or len(data) == 0:
         raise ValueError(f"not an encoded value: {data!r}")
     if "none" in data:
@@ -63,11 +78,15 @@ def decode(data: Any) -> Any:
     if "int" in data:
         return int(data["int"])
     if "float" in data:
+        if "bits" in data:
+            return struct.unpack("<d", bytes.fromhex(data["bits"]))[0]
         return float(data["float"])
     if "str" in data:
         return str(data["str"])
     if "numpy" in data:
         dtype = np_dtype(data["numpy"])
+        if "bits" in data:
+            return np.frombuffer(bytes.fromhex(data["bits"]), dtype=dtype)[0]
         raw = data["value"]
         if dtype == np.bool_:
             return np.bool_(raw)
@@ -76,13 +95,13 @@ def decode(data: Any) -> Any:
     if "array" in data:
         a = data["array"]
         dtype = np_dtype(a["dtype"])
-        raw = zlib.decompress(base64.b64decode(a["data"]))
+        raw = zlib.decompress(base64.b64decode(a["data"], validate=True))
         values = np.frombuffer(raw, dtype=dtype).reshape(a["shape"]).copy()
         return KindedArray(values, a["kind"], a.get("label", ""))
     if "list" in data:
-        return [decode(v) for v in data["list"]]
+        return [_decode(v) for v in data["list"]]
     if "dict" in data:
-        return {k: decode(v) for k, v in data["dict"].items()}
+        return {k: _decode(v) for k, v in data["dict"].items()}
     raise ValueError(f"unknown encoded value with keys {sorted(data)}")
 
 

@@ -1,9 +1,11 @@
 """Profiles: how hard to look. Chosen with ``--profile`` or the ``CONFORMANCE_PROFILE`` variable.
 
 * ``dev``  -- quick, random; the default.
-* ``ci``   -- derandomized (the same examples every run), enough examples that
-  every corner of the domain (seeds beyond 16 bits, batches above 64, wide
-  inputs, many features, square layers, each dtype and array kind) is reached.
+* ``ci``   -- derandomized (the same examples every run): a search over the whole
+  domain, then two examples inside each edge of it (each seed bucket, dtype,
+  array kind, value family and spelling of ``features``; ``B`` = 0, 1, small,
+  above 64; ``D_in`` = 1, above 128; ``features`` = 1, above 64; square layers),
+  so every corner is reached by construction, not by luck.
 * ``fuzz`` -- long, random, shapes drawn freely, with Hypothesis's example
   database so failures found once replay first next time.
 """
@@ -28,6 +30,8 @@ class Profile:
     pool: S.ShapePool | S.FreeShapes
     #: seconds from the first failure to the reported minimal example (shrinking budget)
     shrink_seconds: float
+    #: examples spent inside each edge of the domain after the main search (0: none)
+    edge_examples: int = 0
     #: default per-call timeout, seconds (a call that compiles a new shape takes ~0.5 s)
     timeout: float = 60.0
     database_path: str = ".hypothesis/conformance"
@@ -46,7 +50,13 @@ PROFILES: dict[str, Profile] = {
         shrink_seconds=10.0,
     ),
     "ci": Profile(
-        "ci", max_examples=40, derandomize=True, use_database=False, pool=S.DEFAULT_POOL, shrink_seconds=10.0
+        "ci",
+        max_examples=30,
+        derandomize=True,
+        use_database=False,
+        pool=S.DEFAULT_POOL,
+        shrink_seconds=10.0,
+        edge_examples=2,
     ),
     "fuzz": Profile(
         "fuzz",

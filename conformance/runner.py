@@ -16,12 +16,12 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
-from hypothesis.errors import Flaky
+from hypothesis.errors import Flaky, InvalidArgument, Unsatisfiable
 
 from conformance import codec
 from conformance.context import Context, PropertyFailure, SharedCache
@@ -108,12 +108,12 @@ def _case_key(case: Case) -> str:
     return codec.dumps(case)
 
 
-def hypothesis_settings(profile: Profile, db_key: str) -> settings:
+def hypothesis_settings(profile: Profile, max_examples: int | None = None) -> settings:
     database = None
     if profile.use_database and not profile.derandomize:
         database = DirectoryBasedExampleDatabase(profile.database_path)
     return settings(
-        max_examples=profile.max_examples,
+        max_examples=profile.max_examples if max_examples is None else max_examples,
         derandomize=profile.derandomize,
         database=database,
         deadline=None,  # compilation makes first calls slow; hangs are caught by the per-call timeout
@@ -126,7 +126,12 @@ def hypothesis_settings(profile: Profile, db_key: str) -> settings:
 
 
 def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list[str]) -> CellResult:
-    """Search for a counterexample to ``prop`` on ``ctx``'s implementation."""
+    """Search for a counterexample to ``prop`` on ``ctx``'s implementation.
+
+    One search over the whole domain, then (in profiles with ``edge_examples``) a
+    short search inside each edge of the domain, so every edge is reached by
+    construction; the first failure ends the cell and is shrunk inside its search.
+    """
     if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
         return CellResult(
             prop.name, prop.claim, "skip", message="external implementations: only with --strict"
@@ -134,39 +139,15 @@ def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list
     tracker = _Tracker(profile.shrink_seconds)
     calls_before = ctx.calls
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
-
-    def body(case: Case) -> None:
-        tracker.examples += 1
-        if tracker.over_budget():
-            # Out of shrinking time: only the best failure so far still fails, so
-            # Hypothesis stops improving and reports it.
-            if tracker.last is None:
-                return
-            if tracker.last_key is None:
-                tracker.last_key = _case_key(tracker.last[0])
-            if _case_key(case) != tracker.last_key:
-                return
-        try:
-            prop.check(ctx, case)
-        except PropertyFailure as failure:
-            tracker.record(case, failure)
-            raise
-
-    db_key = f"nnx-conformance/{ctx.subject.name}/{ctx.impl.name}/{prop.name}"
-    test = given(case=prop.cases(ctx.subject, config))(body)
-    test = hypothesis_settings(profile, db_key)(test)
-    test._hypothesis_internal_database_key = db_key.encode()  # one database entry per cell
-    if profile.derandomize:
-        # Same examples for every implementation: the oracle and panel caches are shared.
-        test = seed(zlib.crc32(f"{ctx.subject.name}/{prop.name}".encode()))(test)
-    status, message = "pass", ""
+    strata: list[str | None] = [None]
+    if profile.edge_examples:
+        strata += list(ctx.subject.edges(config))
+    status, message, edge = "pass", "", None
     try:
-        test()
-    except PropertyFailure:
-        status = "fail"
-    except Flaky:
-        status = "fail"
-        message = "failed, then passed when re-run on the same input (nondeterministic): "
+        for edge in strata:
+            status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker)
+            if status != "pass":
+                break
     except Exception as e:  # the suite's own fault, never the implementation's
         tb = traceback.format_exc(limit=-3)
         return CellResult(
@@ -189,12 +170,60 @@ def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list
             "summary": summarize(case),
             "details": failure.details,
             "case": codec.encode(case),
+            "edge": edge,
         }
         result.replay = replay_command(replay_prefix, prop.name, case)
         result.first_failure_seconds = round(tracker.first_failure - tracker.start, 3)
         result.first_failure_example = tracker.first_failure_example
         result.shrink_seconds = round(end - tracker.first_failure, 3)
     return result
+
+
+def _search(
+    ctx: Context, prop: Property, profile: Profile, config: StrategyConfig, tracker: _Tracker
+) -> tuple[str, str]:
+    """One Hypothesis search over ``prop``'s cases under ``config``: ``(status, message prefix)``."""
+    strategy = prop.cases(ctx.subject, config)
+
+    def body(case: Case) -> None:
+        tracker.examples += 1
+        if tracker.over_budget():
+            # Out of shrinking time: only the best failure so far still fails, so
+            # Hypothesis stops improving and reports it.
+            if tracker.last is None:
+                return
+            if tracker.last_key is None:
+                tracker.last_key = _case_key(tracker.last[0])
+            if _case_key(case) != tracker.last_key:
+                return
+        try:
+            prop.check(ctx, case)
+        except PropertyFailure as failure:
+            tracker.record(case, failure)
+            raise
+
+    where = f"{ctx.subject.name}/{prop.name}" + (f"/{config.edge}" if config.edge else "")
+    db_key = f"nnx-conformance/{ctx.impl.name}/{where}"
+    examples = profile.max_examples if config.edge is None else profile.edge_examples
+    test = given(case=strategy)(body)
+    test = hypothesis_settings(profile, examples)(test)
+    test._hypothesis_internal_database_key = db_key.encode()  # one database entry per search
+    if profile.derandomize:
+        # Same examples for every implementation: the oracle and panel caches are shared.
+        test = seed(zlib.crc32(where.encode()))(test)
+    try:
+        test()
+    except PropertyFailure:
+        return "fail", ""
+    except Flaky:
+        return "fail", "failed, then passed when re-run on the same input (nondeterministic): "
+    except Unsatisfiable:
+        return "pass", ""  # every case of this edge was filtered out (zero input for seed pairs)
+    except InvalidArgument:
+        if config.edge is None:
+            raise
+        return "pass", ""  # an edge this property cannot reach (B = 0 for batch edits)
+    return "pass", ""
 
 
 def summarize(case: Case) -> dict[str, str]:

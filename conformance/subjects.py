@@ -37,6 +37,8 @@ class Expected:
 class StrategyConfig:
     pool: S.ShapePool | S.FreeShapes = S.DEFAULT_POOL
     x64: bool = False
+    #: draw only inside this edge of the domain (a name from ``Subject.edges``)
+    edge: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,8 @@ class Subject:
     invalid_args: Callable[[], st.SearchStrategy[tuple[Args, str, str]]]
     #: the oracle: (args, x64) -> Expected
     expected: Callable[[Args, bool], Expected]
+    #: the edges of the domain that ``valid_args`` can pin: config -> names
+    edges: Callable[[StrategyConfig], tuple[str, ...]]
     #: the argument whose axis 0 is the batch; output rows follow it
     batch_arg: str = "x_batch"
     seed_arg: str = "seed"
@@ -116,7 +120,18 @@ def _vmap_over_batch_expected(args: Args, x64: bool) -> Expected:
 
 
 def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int) -> st.SearchStrategy[Args]:
-    return S.vmap_over_batch_args(pool=config.pool, x64=config.x64, min_batch=min_batch)
+    pins: dict[str, Any] = {}
+    if config.edge is not None:
+        known = dict(S.vmap_over_batch_edges(config.pool, x64=config.x64))
+        if config.edge not in known:
+            raise ValueError(f"unknown edge {config.edge!r}; known: {', '.join(known)}")
+        pins = dict(known[config.edge])
+    pool = pins.pop("pool", config.pool)
+    return S.vmap_over_batch_args(pool=pool, x64=config.x64, min_batch=min_batch, **pins)
+
+
+def _vmap_over_batch_edges(config: StrategyConfig) -> tuple[str, ...]:
+    return tuple(name for name, _ in S.vmap_over_batch_edges(config.pool, x64=config.x64))
 
 
 VMAP_OVER_BATCH = Subject(
@@ -128,6 +143,7 @@ VMAP_OVER_BATCH = Subject(
     valid_args=_vmap_over_batch_valid,
     invalid_args=S.invalid_vmap_over_batch_args,
     expected=_vmap_over_batch_expected,
+    edges=_vmap_over_batch_edges,
 )
 
 SUBJECTS: dict[str, Subject] = {VMAP_OVER_BATCH.name: VMAP_OVER_BATCH}

@@ -20,7 +20,12 @@ from strategies.arrays import (
     value_families,
     x_batches,
 )
-from strategies.calls import INVALID_CASES, invalid_vmap_over_batch_args, vmap_over_batch_args
+from strategies.calls import (
+    INVALID_CASES,
+    invalid_vmap_over_batch_args,
+    vmap_over_batch_args,
+    vmap_over_batch_edges,
+)
 from strategies.kinds import ARRAY_KINDS, KindedArray, materialize
 from strategies.scalars import (
     FEATURES_SPELLINGS,
@@ -28,6 +33,7 @@ from strategies.scalars import (
     features_spellings,
     related_seeds,
     seed_bucket,
+    seed_bucket_strategy,
     seed_identity,
     seeds,
     spell_features,
@@ -57,11 +63,13 @@ __all__ = [
     "np_dtype",
     "related_seeds",
     "seed_bucket",
+    "seed_bucket_strategy",
     "seed_identity",
     "seeds",
     "shapes",
     "spell_features",
     "value_families",
     "vmap_over_batch_args",
+    "vmap_over_batch_edges",
     "x_batches",
 ]

@@ -32,9 +32,10 @@ def np_dtype(name: str) -> np.dtype:
     return np.dtype(ml_dtypes.bfloat16) if name == "bfloat16" else np.dtype(name)
 
 
-def dtypes(*, x64: bool = False) -> st.SearchStrategy[str]:
-    """Names of the input dtypes; float64 only when ``x64``."""
-    return st.sampled_from(X64_DTYPES if x64 else FLOAT_DTYPES)
+def dtypes(*, x64: bool = False, only: tuple[str, ...] | None = None) -> st.SearchStrategy[str]:
+    """Names of the input dtypes; float64 only when ``x64``; ``only`` restricts them."""
+    allowed = X64_DTYPES if x64 else FLOAT_DTYPES
+    return st.sampled_from(allowed if only is None else check_choices("dtypes", only, allowed))
 
 
 def array_kinds(kinds: tuple[str, ...] = ARRAY_KINDS) -> st.SearchStrategy[str]:
@@ -74,9 +75,10 @@ def x_batches(
     x64: bool = False,
     kinds: tuple[str, ...] = ARRAY_KINDS,
     families: tuple[str, ...] = VALUE_FAMILIES,
+    only_dtypes: tuple[str, ...] | None = None,
 ) -> KindedArray:
     """A ``KindedArray`` of ``shape`` with a drawn dtype, value family and array kind."""
-    dtype = draw(dtypes(x64=x64))
+    dtype = draw(dtypes(x64=x64, only=only_dtypes))
     family = draw(value_families(families))
     seed = 0 if family == "zeros" else draw(st.integers(0, 2**32 - 1))
     kind = draw(array_kinds(kinds))

@@ -6,14 +6,15 @@ Arguments are dicts keyed by parameter name, with ``x_batch`` a
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
-from strategies.arrays import VALUE_FAMILIES, make_values, x_batches
+from strategies.arrays import FLOAT_DTYPES, VALUE_FAMILIES, X64_DTYPES, make_values, x_batches
 from strategies.kinds import ARRAY_KINDS, KindedArray
-from strategies.scalars import FEATURES_SPELLINGS, features_spellings, seeds, spell_features
+from strategies.scalars import FEATURES_SPELLINGS, SEED_BUCKETS, features_spellings, seeds, spell_features
 from strategies.shapes import DEFAULT_POOL, FreeShapes, ShapePool, shapes
 
 Args = dict[str, Any]
@@ -29,15 +30,61 @@ def vmap_over_batch_args(
     kinds: tuple[str, ...] = ARRAY_KINDS,
     families: tuple[str, ...] = VALUE_FAMILIES,
     spellings: tuple[str, ...] = FEATURES_SPELLINGS,
+    seed_buckets: tuple[str, ...] = SEED_BUCKETS,
+    only_dtypes: tuple[str, ...] | None = None,
+    square: bool | None = None,
 ) -> Args:
-    """Valid ``{"seed", "x_batch", "features"}`` covering every edge of the domain."""
-    batch, d_in, features = draw(shapes(pool, min_batch=min_batch))
-    x = draw(x_batches((batch, d_in), x64=x64, kinds=kinds, families=families))
+    """Valid ``{"seed", "x_batch", "features"}`` covering every edge of the domain.
+
+    Every keyword narrows the domain; :data:`VMAP_OVER_BATCH_EDGES` names the
+    narrowings that pin one edge each.
+    """
+    batch, d_in, features = draw(shapes(pool, min_batch=min_batch, square=square))
+    x = draw(x_batches((batch, d_in), x64=x64, kinds=kinds, families=families, only_dtypes=only_dtypes))
     return {
-        "seed": draw(seeds()),
+        "seed": draw(seeds(seed_buckets)),
         "x_batch": x,
         "features": spell_features(features, draw(features_spellings(spellings))),
     }
+
+
+def _pool_edges(pool: ShapePool) -> list[tuple[str, dict[str, Any]]]:
+    """Edges of the shape pool: B = 0, 1, small, above 64; D_in = 1, above 128; features = 1, above 64."""
+    out = []
+    for label, axis, keep in (
+        ("B == 0", "batch", lambda v: v == 0),
+        ("B == 1", "batch", lambda v: v == 1),
+        ("B in 2..8", "batch", lambda v: 2 <= v <= 8),
+        ("B > 64", "batch", lambda v: v > 64),
+        ("D_in == 1", "d_in", lambda v: v == 1),
+        ("D_in > 128", "d_in", lambda v: v > 128),
+        ("features == 1", "features", lambda v: v == 1),
+        ("features > 64", "features", lambda v: v > 64),
+    ):
+        values = tuple(v for v in getattr(pool, axis) if keep(v))
+        if values:
+            out.append((label, {"pool": replace(pool, **{axis: values})}))
+    return out
+
+
+def vmap_over_batch_edges(
+    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, x64: bool = False
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """``(edge, keyword arguments of vmap_over_batch_args that pin it)`` for every edge.
+
+    A runner that spends a few examples on each pinned edge reaches all of them by
+    construction, not by luck, and Hypothesis still shrinks inside the edge.
+    """
+    edges: list[tuple[str, dict[str, Any]]] = []
+    edges += [(f"seed {b}", {"seed_buckets": (b,)}) for b in SEED_BUCKETS]
+    edges += [(f"dtype {d}", {"only_dtypes": (d,)}) for d in (X64_DTYPES if x64 else FLOAT_DTYPES)]
+    edges += [(f"kind {k}", {"kinds": (k,)}) for k in ARRAY_KINDS]
+    edges += [(f"family {f}", {"families": (f,)}) for f in VALUE_FAMILIES]
+    edges += [(f"features as {s}", {"spellings": (s,)}) for s in FEATURES_SPELLINGS]
+    if isinstance(pool, ShapePool):
+        edges += _pool_edges(pool)
+    edges.append(("square layer", {"square": True}))
+    return tuple(edges)
 
 
 def _x(shape: tuple[int, ...], dtype: str = "float32", kind: str = "numpy") -> KindedArray:

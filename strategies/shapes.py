@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 
 from strategies._checks import check_int_range, check_pool
 
@@ -24,9 +25,10 @@ class ShapePool:
     features: tuple[int, ...] = (1, 2, 3, 16, 65, 80)
 
     def __post_init__(self) -> None:
-        check_pool("batch", self.batch, 0)
-        check_pool("d_in", self.d_in, 1)
-        check_pool("features", self.features, 1)
+        # Keep tuples (hashable, reusable) whatever sequence the caller passed.
+        object.__setattr__(self, "batch", check_pool("batch", self.batch, 0))
+        object.__setattr__(self, "d_in", check_pool("d_in", self.d_in, 1))
+        object.__setattr__(self, "features", check_pool("features", self.features, 1))
 
 
 DEFAULT_POOL = ShapePool()
@@ -46,35 +48,55 @@ class FreeShapes:
         check_int_range("max_features", self.max_features, 1)
 
 
+def _check_pool(pool: object) -> None:
+    if not isinstance(pool, (ShapePool, FreeShapes)):
+        raise InvalidArgument(f"pool must be a ShapePool or FreeShapes, got {pool!r}")
+
+
+def _small_first(low: int, high: int) -> st.SearchStrategy[int]:
+    """Integers in [low, high], half of the draws from its first eight values."""
+    return st.one_of(st.integers(low, min(low + 7, high)), st.integers(low, high))
+
+
 def batch_sizes(pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0) -> st.SearchStrategy[int]:
     """Batch sizes ``B >= min_batch`` from ``pool``."""
     check_int_range("min_batch", min_batch, 0)
+    _check_pool(pool)
     if isinstance(pool, FreeShapes):
         if min_batch > pool.max_batch:
-            raise st.InvalidArgument(f"min_batch={min_batch} exceeds max_batch={pool.max_batch}")
-        return st.one_of(st.integers(min_batch, 8), st.integers(min_batch, pool.max_batch))
+            raise InvalidArgument(f"min_batch={min_batch} exceeds max_batch={pool.max_batch}")
+        return _small_first(min_batch, pool.max_batch)
     sizes = [b for b in pool.batch if b >= min_batch]
     if not sizes:
-        raise st.InvalidArgument(f"no batch size >= {min_batch} in the pool {pool.batch}")
+        raise InvalidArgument(f"min_batch={min_batch} exceeds every batch size in the pool {pool.batch}")
     return st.sampled_from(sizes)
 
 
-def layer_shapes(pool: ShapePool | FreeShapes = DEFAULT_POOL) -> st.SearchStrategy[tuple[int, int]]:
-    """``(D_in, features)`` pairs; about one in four is square (``D_in == features``)."""
+def layer_shapes(
+    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, square: bool | None = None
+) -> st.SearchStrategy[tuple[int, int]]:
+    """``(D_in, features)`` pairs; about one in four is square (``D_in == features``).
+
+    ``square=True`` draws only square layers, ``False`` only rectangular ones.
+    """
+    _check_pool(pool)
     if isinstance(pool, FreeShapes):
-        d_in = st.one_of(st.integers(1, 8), st.integers(1, pool.max_d_in))
-        feats = st.one_of(st.integers(1, 8), st.integers(1, pool.max_features))
+        d_in = _small_first(1, pool.max_d_in)
+        feats = _small_first(1, pool.max_features)
+        squares = _small_first(1, min(pool.max_d_in, pool.max_features)).map(lambda d: (d, d))
     else:
-        if not isinstance(pool, ShapePool):
-            raise st.InvalidArgument(f"pool must be a ShapePool or FreeShapes, got {pool!r}")
         d_in, feats = st.sampled_from(pool.d_in), st.sampled_from(pool.features)
+        squares = d_in.map(lambda d: (d, d))
     rectangular = st.tuples(d_in, feats)
-    square = d_in.map(lambda d: (d, d))
-    return st.sampled_from([False, False, False, True]).flatmap(lambda sq: square if sq else rectangular)
+    if square is not None:
+        return squares if square else rectangular.filter(lambda t: t[0] != t[1])
+    return st.sampled_from([False, False, False, True]).flatmap(lambda sq: squares if sq else rectangular)
 
 
 def shapes(
-    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0
+    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0, square: bool | None = None
 ) -> st.SearchStrategy[tuple[int, int, int]]:
     """``(B, D_in, features)`` triples."""
-    return st.tuples(batch_sizes(pool, min_batch=min_batch), layer_shapes(pool)).map(lambda t: (t[0], *t[1]))
+    return st.tuples(batch_sizes(pool, min_batch=min_batch), layer_shapes(pool, square=square)).map(
+        lambda t: (t[0], *t[1])
+    )
