@@ -34,7 +34,7 @@ BUILTINS = ["nnx_vmap", "manual_lift", "broadcast"]
 #: Validates like the built-ins, but adds one to every output.
 BROKEN = "tests/fixtures/off_by_one.py:vmap_over_batch"
 #: Correct on valid input, no argument checks at all.
-UNVALIDATED = "unval=tests/fixtures/unvalidated.py:vmap_over_batch"
+UNVALIDATED = "unval=tests/zoo/broken.py:seed_text_unvalidated"
 STATUSES = {"pass", "fail", "skip", "error"}
 TIMEOUT = 600
 
