@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -80,6 +81,17 @@ def _message(e: Exception) -> str:
     return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
 
 
+def _prepare_output(path: str) -> None:
+    """Make sure the report can be written before spending minutes on the run."""
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"--json {path}: cannot create {folder}: {e.strerror}") from None
+    if os.path.isdir(path) or not os.access(folder, os.W_OK):
+        raise ValueError(f"--json {path}: not a writable file path")
+
+
 def _usage_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -108,6 +120,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise ValueError("--max-examples must be at least 1")
         if args.timeout is not None and args.timeout <= 0:
             raise ValueError("--timeout must be positive")
+        if args.json:
+            _prepare_output(args.json)
         impls = _load_impls(args.impl, subject.name)
         options = RunOptions(
             subject, profile, args.strict, args.x64, args.timeout, args.isolation, tuple(args.property)

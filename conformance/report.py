@@ -64,7 +64,9 @@ def print_failure(console: Console, impl: str, cell) -> None:  # noqa: ANN001
     console.print(f"\n[bold red]{escape(impl)} / {cell.property}[/]: {escape(cell.claim)}")
     console.print(f"  [red]{escape(cell.message)}[/]")
     if cell.counterexample:
-        console.print("  minimal counterexample:")
+        edge = cell.counterexample.get("edge")
+        where = f" (found by the search inside the edge '{edge}')" if edge else ""
+        console.print(f"  minimal counterexample{escape(where)}:")
         for key, value in cell.counterexample["summary"].items():
             console.print(f"    {key} = {value}", markup=False)
     if cell.first_failure_seconds is not None:

@@ -340,6 +340,7 @@ USAGE_ERRORS = {
         ["replay", "--impl", "nnx_vmap", "--property", "output_contract", "--case", "@no_such_case.json"],
         "no_such_case.json",
     ),
+    "--json is a directory": (["check", "--json", "tests", "--impl", "nnx_vmap"], "--json tests"),
     "replay: bad spec": (
         ["replay", "--impl", "nope.py:f", "--property", "output_contract", "--case", '{"dict": {}}'],
         "nope.py:f",
@@ -418,6 +419,17 @@ def test_argparse_error_in_process(capsys: pytest.CaptureFixture[str], case: str
 
 
 # --------------------------------------------------------------------------- list
+
+
+def test_json_report_folder_is_created(
+    in_process: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "not" / "yet" / "there.json"
+    argv = ["check", "--impl", "nnx_vmap", "--property", "output_contract", "--max-examples", "1"]
+    code = cli.main([*argv, "--quiet", "--json", str(path)])
+    capsys.readouterr()
+    assert code == 0
+    assert json.loads(path.read_text())["passed"] is True
 
 
 def test_list_shows_builtins_and_properties(cli_env: dict[str, str]) -> None:
