@@ -29,8 +29,6 @@ STARTUP_TIMEOUT = 120.0
 class InProcessExecutor:
     """Calls the implementation directly; cannot survive a hang or a crash."""
 
-    isolated = False
-
     def __init__(self, impl: Implementation) -> None:
         self.impl = impl
 
@@ -70,8 +68,6 @@ class Duplex:
 
 class WorkerExecutor:
     """Calls the implementation in a worker process, ``timeout`` seconds per call."""
-
-    isolated = True
 
     def __init__(self, impl: Implementation, x64: bool = False, timeout: float = 60.0) -> None:
         self.impl = impl

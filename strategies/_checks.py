@@ -1,4 +1,8 @@
-"""Argument checks for the strategy constructors: clear ``InvalidArgument`` errors, raised eagerly."""
+"""Argument checks for the strategy constructors: clear ``InvalidArgument`` errors naming the argument.
+
+Plain constructors check when called; ``@st.composite`` strategies check when
+first drawn from (or on ``.validate()``), as Hypothesis's own strategies do.
+"""
 
 from __future__ import annotations
 
