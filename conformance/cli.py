@@ -158,16 +158,10 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from conformance import codec
-    from conformance.context import Context, PropertyFailure, SharedCache
+    from conformance.context import PropertyFailure, SharedCache
     from conformance.profiles import get_profile
     from conformance.properties import PROPERTIES
-    from conformance.runner import (
-        RunOptions,
-        configure_jax,
-        make_executor,
-        reference_panel,
-        summarize,
-    )
+    from conformance.runner import RunOptions, configure_jax, make_context, reference_panel, summarize
     from conformance.subjects import get_subject
     from impl.registry import ImplementationLoadError, load
 
@@ -189,19 +183,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     configure_jax(args.x64)
     prop = PROPERTIES[args.property]
     options = RunOptions(subject, get_profile("dev"), args.strict, args.x64, args.timeout, args.isolation)
-    panel = {n: e for n, e in reference_panel(subject).items() if not (impl.builtin and n == impl.name)}
-    executor = make_executor(impl, options)
-    ctx = Context(subject, executor, panel, args.x64, args.strict, SharedCache())
+    ctx = make_context(impl, options, reference_panel(subject), SharedCache())
     print(f"{impl.name} / {prop.name}: {prop.claim}")
     for key, value in summarize(case).items():
         print(f"  {key} = {value}")
     try:
+        ctx.executor.start()
         prop.check(ctx, case)
+    except ImplementationLoadError as e:
+        return _usage_error(str(e))
     except PropertyFailure as failure:
         print(f"FAIL: {failure.message}")
         return EXIT_FAILED
     finally:
-        executor.close()
+        ctx.executor.close()
     print("PASS: the property holds on this case")
     return EXIT_OK
 

@@ -70,19 +70,16 @@ class _Session:
         self._cache: Any = None
 
     def context(self, cell: Cell) -> Any:
-        from conformance.context import Context, SharedCache
-        from conformance.runner import make_executor, reference_panel
+        from conformance.context import SharedCache
+        from conformance.runner import make_context, reference_panel
 
         if self._panel is None:
             self._panel = reference_panel(self.options.subject)
             self._cache = SharedCache()
         if cell.impl.name not in self._contexts:
-            own = {n: e for n, e in self._panel.items() if not (cell.impl.builtin and n == cell.impl.name)}
-            executor = make_executor(cell.impl, self.options)
-            executor.start()
-            self._contexts[cell.impl.name] = Context(
-                self.options.subject, executor, own, self.options.x64, self.options.strict, self._cache
-            )
+            ctx = make_context(cell.impl, self.options, self._panel, self._cache)
+            ctx.executor.start()
+            self._contexts[cell.impl.name] = ctx
         return self._contexts[cell.impl.name]
 
     def run(self, cell: Cell) -> Any:

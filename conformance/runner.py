@@ -266,6 +266,14 @@ def make_executor(impl: Implementation, options: RunOptions) -> Any:
     return WorkerExecutor(impl, options.x64, options.timeout or options.profile.timeout)
 
 
+def make_context(
+    impl: Implementation, options: RunOptions, panel: dict[str, InProcessExecutor], cache: SharedCache
+) -> Context:
+    """What the properties see for ``impl``: its executor (not started yet) and the panel minus itself."""
+    own = {n: e for n, e in panel.items() if not (impl.builtin and n == impl.name)}
+    return Context(options.subject, make_executor(impl, options), own, options.x64, options.strict, cache)
+
+
 def reference_panel(subject: Subject) -> dict[str, InProcessExecutor]:
     """The subject's built-ins, run in this process: trusted code, shared by every cell."""
     return {n: InProcessExecutor(get_impl(n, subject.name)) for n in names(subject.name, builtin_only=True)}
@@ -296,9 +304,8 @@ def check_implementation(
     """All selected properties on one implementation."""
     start = time.perf_counter()
     result = ImplResult(impl.name, impl.spec, impl.builtin)
-    own_panel = {n: e for n, e in panel.items() if not (impl.builtin and n == impl.name)}
-    executor = make_executor(impl, options)
-    ctx = Context(options.subject, executor, own_panel, options.x64, options.strict, cache)
+    ctx = make_context(impl, options, panel, cache)
+    executor = ctx.executor
     prefix = replay_prefix(impl, options, origin)
     try:
         executor.start()
