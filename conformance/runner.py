@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import sys
 import time
 import traceback
@@ -251,8 +252,16 @@ def replay_command(prefix: list[str], prop: str, case: Case) -> str:
     return " ".join(shlex.quote(p) for p in [*prefix, "--property", prop, "--case", arg])
 
 
+def _python() -> str:
+    """``python`` when that is this interpreter on PATH, else this interpreter's path."""
+    found = shutil.which("python")
+    if found and os.path.abspath(found) == os.path.abspath(sys.executable):
+        return "python"
+    return sys.executable
+
+
 def replay_prefix(impl: Implementation, options: RunOptions, origin: str) -> list[str]:
-    prefix = ["python", "-m", "conformance", "replay", "--subject", options.subject.name, "--impl", origin]
+    prefix = [_python(), "-m", "conformance", "replay", "--subject", options.subject.name, "--impl", origin]
     if options.x64:
         prefix.append("--x64")
     if options.strict:
