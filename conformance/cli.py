@@ -1,4 +1,4 @@
-"""``python -m conformance``: check, replay, list.
+"""``python -m conformance``: check, replay, list, subjects.
 
 Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
 implementation that could not be loaded; 3 an internal error of the suite.
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     common(replay)
 
     sub.add_parser("list", help="list implementations and properties")
+    sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
     return parser
 
 
@@ -161,14 +162,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from conformance.context import PropertyFailure, SharedCache
     from conformance.profiles import get_profile
     from conformance.properties import PROPERTIES
-    from conformance.runner import RunOptions, configure_jax, make_context, reference_panel, summarize
+    from conformance.runner import (
+        RunOptions,
+        configure_jax,
+        make_context,
+        reference_panel,
+        subject_properties,
+        summarize,
+    )
     from conformance.subjects import get_subject
     from impl.registry import ImplementationLoadError, load
 
     try:
         subject = get_subject(args.subject)
-        if args.property not in PROPERTIES:
-            raise ValueError(f"unknown property {args.property!r}; known: {', '.join(PROPERTIES)}")
+        subject_properties(subject, (args.property,))
         text = args.case
         if text.startswith("@"):
             with open(text[1:]) as f:
@@ -201,6 +208,23 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_subjects(args: argparse.Namespace) -> int:
+    from conformance.subjects import SUBJECTS
+    from impl.registry import get, names
+
+    for subject in SUBJECTS.values():
+        print(f"{subject.name}")
+        print(f"  {subject.signature}")
+        print(f"  {subject.summary}")
+        print(f"  output axes: {', '.join(subject.output_axes)}")
+        print(f"  properties: {', '.join(subject.properties)}")
+        for n in names(subject.name, builtin_only=True):
+            known = get(n, subject.name).known_failures
+            note = f"  (known non-conformant: {', '.join(p for p, _ in known)})" if known else ""
+            print(f"  built-in {n}{note}")
+    return EXIT_OK
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     from conformance.properties import PROPERTIES
     from conformance.subjects import SUBJECTS
@@ -215,6 +239,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         for n in names(subject.name):
             impl = get(n, subject.name)
             print(f"  implementation {n:<14} {'built-in' if impl.builtin else 'external'}  {impl.spec}")
+        print(f"  properties: {', '.join(subject.properties)}")
     for p in PROPERTIES.values():
         print(f"property {p.name:<24} {p.claim}")
     return EXIT_OK
@@ -223,5 +248,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"check": cmd_check, "replay": cmd_replay, "list": cmd_list}[args.command]
+    handler = {"check": cmd_check, "replay": cmd_replay, "list": cmd_list, "subjects": cmd_subjects}[
+        args.command
+    ]
     return handler(args)

@@ -34,6 +34,28 @@ def linear_params(seed: int, d_in: int, features: int) -> tuple[np.ndarray, np.n
     return kernel, bias
 
 
+@functools.lru_cache(maxsize=256)
+def ensemble_params(seed: int, d_in: int, features: int, n_models: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(kernels (n, d_in, features), biases (n, features))`` of the Flax ensemble, as numpy arrays.
+
+    Built as Flax's guide builds an ensemble: ``nnx.split_rngs(splits=n)`` around an
+    ``nnx.vmap``-ed constructor, each member drawing from its own split of ``nnx.Rngs(seed)``.
+    """
+    from flax import nnx
+
+    @nnx.split_rngs(splits=n_models)
+    @nnx.vmap(in_axes=(0,), out_axes=0)
+    def members(rngs: nnx.Rngs) -> nnx.Linear:
+        return nnx.Linear(d_in, features, rngs=rngs)
+
+    stack = members(nnx.Rngs(seed))
+    kernels = np.asarray(stack.kernel[...])
+    biases = np.asarray(stack.bias[...]) if stack.bias is not None else np.zeros((n_models, features))
+    kernels.flags.writeable = False
+    biases.flags.writeable = False
+    return kernels, biases
+
+
 def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Veltkamp split: ``x == hi + lo`` exactly, each with at most 26 significant bits.
 

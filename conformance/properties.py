@@ -53,12 +53,17 @@ def prop(
 
 
 def one_call(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
-    return st.fixed_dictionaries({"args": subject.valid_args(config, 0)})
+    return st.fixed_dictionaries({"args": subject.valid_args(config, 0, 1)})
+
+
+def ensemble_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
+    """One call with at least two members and one row, on input that carries signal."""
+    return st.fixed_dictionaries({"args": subject.valid_args(config, 1, 2).filter(subject.has_signal)})
 
 
 @st.composite
 def batch_edits(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
-    args = draw(subject.valid_args(config, 1))
+    args = draw(subject.valid_args(config, 1, 1))
     batch = subject.batch_size(args)
     return {
         "args": args,
@@ -71,17 +76,17 @@ def batch_edits(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Ca
 
 @st.composite
 def repeated_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
-    args = draw(subject.valid_args(config, 0))
+    args = draw(subject.valid_args(config, 0, 1))
     return {
         "args": args,
         "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64)),
-        "other_args": draw(subject.valid_args(config, 0)),
+        "other_args": draw(subject.valid_args(config, 0, 1)),
     }
 
 
 @st.composite
 def seed_pairs(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
-    args = draw(subject.valid_args(config, 1).filter(subject.has_nonzero_input))
+    args = draw(subject.valid_args(config, 1, 1).filter(subject.has_signal))
     return {"args": args, "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64))}
 
 
@@ -92,14 +97,20 @@ def invalid_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy
 # --------------------------------------------------------------------------- helpers
 
 
-def assert_close(got: np.ndarray, want: np.ndarray, allowed: np.ndarray, what: str, width: int = 0) -> None:
+def assert_close(
+    got: np.ndarray,
+    want: np.ndarray,
+    allowed: np.ndarray,
+    what: str,
+    locate: Callable[[int], str] | None = None,
+) -> None:
     """Elementwise ``|got - want| <= allowed`` (NaN never passes), with the first mismatch reported."""
     err = np.abs(got.astype(np.float64) - want)
     bad = ~(err <= allowed)
     if not bad.any():
         return
     i = int(np.argmax(bad))
-    where = f"index {i}" + (f" (row {i // width}, feature {i % width})" if width else "")
+    where = f"index {i}" + (f" ({locate(i)})" if locate else "")
     ratio = float(err[i] / allowed[i]) if allowed[i] > 0 else float("inf")
     raise PropertyFailure(
         f"{what}: {int(bad.sum())} of {bad.size} elements differ by more than allowed; first at "
@@ -113,9 +124,13 @@ def assert_close(got: np.ndarray, want: np.ndarray, allowed: np.ndarray, what: s
     )
 
 
-def _width(subject: Subject, args: Args, n: int) -> int:
-    batch = subject.batch_size(args)
-    return n // batch if batch else 0
+def _locator(subject: Subject, args: Args) -> Callable[[int], str]:
+    return lambda i: subject.locate(i, args)
+
+
+def _row_locator(subject: Subject, args: Args, axis: str = "row", offset: int = 0) -> Callable[[int], str]:
+    """For outputs viewed as (``axis``, rest), e.g. :meth:`Subject.output_rows`."""
+    return lambda i: subject.locate_in(axis, offset + i, args)
 
 
 def _check(what: str, assertion: Callable[[], None]) -> None:
@@ -162,7 +177,7 @@ def agrees_with_oracle(ctx: Context, case: Case) -> None:
         expected.value,
         expected.bound,
         "disagrees with the float64 oracle",
-        _width(ctx.subject, args, out.size),
+        _locator(ctx.subject, args),
     )
 
 
@@ -183,7 +198,7 @@ def agrees_with_builtins(ctx: Context, case: Case) -> None:
             theirs.astype(np.float64),
             2 * expected.bound,
             f"disagrees with built-in {name!r}",
-            _width(ctx.subject, args, out.size),
+            _locator(ctx.subject, args),
         )
 
 
@@ -211,7 +226,7 @@ def batch_independence(ctx: Context, case: Case) -> None:
             full[rows].reshape(-1),
             allowed[rows].reshape(-1),
             f"{label} of the batch gives other rows than the full batch",
-            full.shape[1],
+            _row_locator(subject, args),
         )
     x = args[subject.batch_arg]
     new_row = S.make_values(x.shape[1:], x.dtype.name, "ordinary", case["replacement_seed"])
@@ -224,8 +239,53 @@ def batch_independence(ctx: Context, case: Case) -> None:
         full.reshape(-1),
         allowed.reshape(-1),
         f"replacing input row {row} changed another output row",
-        full.shape[1],
+        _row_locator(subject, args),
     )
+
+
+@prop(ensemble_calls)
+def member_independence(ctx: Context, case: Case) -> None:
+    """Each member's slice is that member's own layer applied to the shared input, and no other's."""
+    subject, args = ctx.subject, case["args"]
+    expected = ctx.expected(args)
+    got = subject.output_members(ctx.output(args), args).astype(np.float64)
+    want = subject.output_members(expected.value, args)
+    allowed = subject.output_members(expected.bound, args)
+    for m in range(got.shape[0]):
+        if np.all(np.abs(got[m] - want[m]) <= allowed[m]):
+            continue
+        explain = [
+            j for j in range(got.shape[0]) if j != m and np.all(np.abs(got[m] - want[j]) <= allowed[j])
+        ]
+        mean = want.mean(axis=0)
+        if explain:
+            why = f"it equals member {explain[0]}'s layer on the input (not its own parameters)"
+        elif np.all(np.abs(got[m] - mean) <= allowed.max(axis=0)):
+            why = "it equals the mean over all members (members are mixed)"
+        else:
+            why = "it is no member's layer applied to the input"
+        assert_close(
+            got[m],
+            want[m],
+            allowed[m],
+            f"member {m}'s slice is not member {m}'s layer on the shared input: {why}",
+            _row_locator(subject, args, "member", m * got.shape[1]),
+        )
+
+
+@prop(ensemble_calls)
+def distinct_members(ctx: Context, case: Case) -> None:
+    """Members have their own parameters: on input with signal, no two members' slices are identical."""
+    subject, args = ctx.subject, case["args"]
+    got = subject.output_members(ctx.output(args), args)
+    for m in range(got.shape[0]):
+        for j in range(m):
+            if np.array_equal(got[m], got[j]):
+                raise PropertyFailure(
+                    f"members {j} and {m} give identical outputs on input with signal: the members "
+                    "share their parameters (the rngs were not split per member)",
+                    members=[j, m],
+                )
 
 
 @prop(repeated_calls)

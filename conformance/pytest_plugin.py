@@ -25,7 +25,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="implementation to check (name, module:attr, file.py:attr, NAME=SPEC); "
         "repeatable; default: every registered one",
     )
-    group.addoption("--conformance-subject", default="vmap_over_batch")
+    group.addoption(
+        "--subject",
+        "--conformance-subject",
+        dest="conformance_subject",
+        default="vmap_over_batch",
+        help="the subject to check (see python -m conformance subjects)",
+    )
     group.addoption("--conformance-profile", default=None, help="dev, ci or fuzz")
     group.addoption("--conformance-max-examples", type=int, default=None)
     group.addoption("--conformance-strict", action="store_true")
@@ -57,7 +63,7 @@ class _Session:
 
         opt = config.getoption
         self.options = RunOptions(
-            get_subject(opt("--conformance-subject")),
+            get_subject(opt("conformance_subject")),
             get_profile(opt("--conformance-profile")).with_examples(opt("--conformance-max-examples")),
             opt("--conformance-strict"),
             opt("--conformance-x64"),
@@ -84,7 +90,7 @@ class _Session:
 
     def run(self, cell: Cell) -> Any:
         from conformance.properties import PROPERTIES
-        from conformance.runner import replay_prefix, run_cell
+        from conformance.runner import apply_expectation, replay_prefix, run_cell
         from impl.registry import ImplementationLoadError
 
         try:
@@ -97,8 +103,11 @@ class _Session:
             self.options.profile,
             replay_prefix(cell.impl, self.options, cell.origin),
         )
+        result = apply_expectation(result, dict(cell.impl.known_failures).get(cell.prop))
         if result.status == "skip":
             pytest.skip(result.message)
+        if result.status == "xfail":
+            pytest.xfail(f"{result.expected_failure}: {result.message}")
         if result.status != "pass":
             lines = [f"{cell.impl.name} / {cell.prop}: {result.message}"]
             if result.counterexample:
@@ -127,7 +136,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "conformance_cell" not in metafunc.fixturenames:
         return
     from conformance.cli import _load_impls
-    from conformance.properties import PROPERTIES
+    from conformance.runner import subject_properties
     from impl.registry import ImplementationLoadError
 
     session = _session(metafunc.config)
@@ -135,7 +144,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         impls = _load_impls(metafunc.config.getoption("--impl"), session.options.subject.name)
     except ImplementationLoadError as e:
         raise pytest.UsageError(str(e)) from None
-    cells = [Cell(session, impl, origin, p) for impl, origin in impls for p in PROPERTIES]
+    props = subject_properties(session.options.subject)
+    cells = [Cell(session, impl, origin, p) for impl, origin in impls for p in props]
     metafunc.parametrize("conformance_cell", cells, ids=[f"{c.impl.name}-{c.prop}" for c in cells])
 
 

@@ -33,6 +33,10 @@ from conformance.subjects import StrategyConfig, Subject
 from impl.registry import Implementation, ImplementationLoadError, names
 from impl.registry import get as get_impl
 
+#: Cell statuses that do not fail a run.
+PASSING = ("pass", "skip", "xfail")
+REPORT_SCHEMA = "nnx-conformance/report/2"
+
 #: Longest inline ``--case`` in a replay command; longer cases go to a file.
 INLINE_CASE_LIMIT = 1500
 CASE_DIR_ENV = "CONFORMANCE_CASE_DIR"
@@ -42,7 +46,7 @@ CASE_DIR_ENV = "CONFORMANCE_CASE_DIR"
 class CellResult:
     property: str
     claim: str
-    status: str  # pass | fail | skip | error
+    status: str  # pass | fail | skip | error | xfail (an expected failure) | xpass (it was expected to fail)
     examples: int = 0
     calls: int = 0
     seconds: float = 0.0
@@ -55,6 +59,8 @@ class CellResult:
     first_failure_seconds: float | None = None
     #: how many examples ran up to and including the first failure
     first_failure_example: int | None = None
+    #: why this cell was expected to fail (a known non-conformant reference, or the user's file)
+    expected_failure: str | None = None
 
 
 @dataclass
@@ -68,7 +74,7 @@ class ImplResult:
 
     @property
     def passed(self) -> bool:
-        return self.load_error is None and all(c.status in ("pass", "skip") for c in self.properties)
+        return self.load_error is None and all(c.status in PASSING for c in self.properties)
 
 
 @dataclass
@@ -284,16 +290,43 @@ def make_context(
 
 
 def reference_panel(subject: Subject) -> dict[str, InProcessExecutor]:
-    """The subject's built-ins, run in this process: trusted code, shared by every cell."""
-    return {n: InProcessExecutor(get_impl(n, subject.name)) for n in names(subject.name, builtin_only=True)}
+    """The subject's conforming built-ins, run in this process: trusted code, shared by every cell.
+
+    A built-in registered with known failures (a non-conformant reference) is no witness.
+    """
+    impls = [get_impl(n, subject.name) for n in names(subject.name, builtin_only=True)]
+    return {i.name: InProcessExecutor(i) for i in impls if not i.known_failures}
 
 
 def selected_properties(options: RunOptions) -> list[Property]:
-    chosen = options.properties or tuple(PROPERTIES)
-    unknown = [p for p in chosen if p not in PROPERTIES]
-    if unknown:
-        raise ValueError(f"unknown property {unknown[0]!r}; known: {', '.join(PROPERTIES)}")
-    return [PROPERTIES[p] for p in chosen]
+    return [PROPERTIES[p] for p in subject_properties(options.subject, options.properties)]
+
+
+def subject_properties(subject: Subject, chosen: Iterable[str] = ()) -> list[str]:
+    """``chosen`` (default: all of the subject's properties), checked against what applies."""
+    chosen = tuple(chosen) or subject.properties
+    for p in chosen:
+        if p not in PROPERTIES:
+            raise ValueError(f"unknown property {p!r}; known: {', '.join(PROPERTIES)}")
+        if p not in subject.properties:
+            raise ValueError(
+                f"property {p!r} does not apply to {subject.name}; its properties: "
+                f"{', '.join(subject.properties)}"
+            )
+    return list(chosen)
+
+
+def apply_expectation(cell: CellResult, reason: str | None) -> CellResult:
+    """A failure that was expected becomes ``xfail`` (evidence kept); a pass becomes ``xpass``."""
+    if reason is None:
+        return cell
+    cell.expected_failure = reason
+    if cell.status == "fail":
+        cell.status = "xfail"
+    elif cell.status == "pass":
+        cell.status = "xpass"
+        cell.message = f"expected to fail ({reason}), but held on every example: a stale expectation"
+    return cell
 
 
 def configure_jax(x64: bool) -> None:
@@ -318,8 +351,10 @@ def check_implementation(
     prefix = replay_prefix(impl, options, origin)
     try:
         executor.start()
+        known = dict(impl.known_failures)
         for prop in selected_properties(options):
             cell = run_cell(ctx, prop, options.profile, prefix)
+            cell = apply_expectation(cell, known.get(prop.name))
             result.properties.append(cell)
             if on_cell:
                 on_cell(impl.name, cell)
@@ -340,6 +375,7 @@ class RunReport:
     environment: dict[str, Any]
     elapsed_seconds: float
     implementations: list[ImplResult]
+    signature: str = ""
 
     @property
     def passed(self) -> bool:
@@ -354,8 +390,9 @@ class RunReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "schema": "nnx-conformance/report/1",
+            "schema": REPORT_SCHEMA,
             "subject": self.subject,
+            "signature": self.signature,
             "profile": self.profile,
             "strict": self.strict,
             "x64": self.x64,
@@ -418,4 +455,5 @@ def run(
         environment(options.x64),
         round(time.perf_counter() - start, 3),
         results,
+        options.subject.signature,
     )

@@ -1,8 +1,14 @@
 """Subjects: a function's contract as data, so that properties need not name the function.
 
 A :class:`Subject` says how to draw valid and invalid arguments, what the float64
-oracle expects (values, elementwise bound, dtype, shape), which argument carries
-the batch, and which argument is the seed. ``vmap_over_batch`` is the first one.
+oracle expects (values, elementwise bound, dtype, shape), how the flat output is
+laid out (its named axes: which one follows the batch, which one the ensemble
+members), which argument is the seed, and which properties apply. Three subjects:
+
+* ``vmap_over_batch``    -- one ``nnx.Linear`` applied per sample (``in_axes=(None, 0)``)
+* ``vmap_over_ensemble`` -- a stack of ``nnx.Linear`` members on a shared batch (``in_axes=(0, None)``)
+* ``vmap_anchored``      -- a module written for one sample, ``Linear(x - x[0])``, that does
+  not broadcast: plain ``model(x_batch)`` subtracts the first *sample* from every row
 """
 
 from __future__ import annotations
@@ -17,10 +23,22 @@ import numpy as np
 from hypothesis import strategies as st
 
 import strategies as S
-from conformance.oracle import accurate_affine, linear_params
-from conformance.tolerance import TINY, affine_bound
+from conformance.oracle import U64, accurate_affine, ensemble_params, linear_params
+from conformance.tolerance import TINY, UNIT_ROUNDOFF, affine_bound
 
 Args = dict[str, Any]
+
+#: The properties every subject of a lifted linear map has.
+COMMON_PROPERTIES = (
+    "output_contract",
+    "agrees_with_oracle",
+    "agrees_with_builtins",
+    "batch_independence",
+    "seed_determinism",
+    "seed_sensitivity",
+    "inputs_untouched",
+    "invalid_input_rejected",
+)
 
 
 @dataclass(frozen=True)
@@ -47,15 +65,23 @@ class Subject:
     signature: str
     summary: str
     arg_names: tuple[str, ...]
-    #: valid arguments: (config, min_batch) -> strategy of argument dicts
-    valid_args: Callable[[StrategyConfig, int], st.SearchStrategy[Args]]
+    #: valid arguments: (config, min_batch, min_members) -> strategy of argument dicts
+    valid_args: Callable[[StrategyConfig, int, int], st.SearchStrategy[Args]]
     #: invalid arguments: strategy of (args, argument to be named, what is wrong)
     invalid_args: Callable[[], st.SearchStrategy[tuple[Args, str, str]]]
     #: the oracle: (args, x64) -> Expected
     expected: Callable[[Args, bool], Expected]
     #: the edges of the domain that ``valid_args`` can pin: config -> names
     edges: Callable[[StrategyConfig], tuple[str, ...]]
-    #: the argument whose axis 0 is the batch; output rows follow it
+    #: the unflattened output shape for some arguments, e.g. (B, features)
+    output_shape: Callable[[Args], tuple[int, ...]]
+    #: names of the output's axes; "row" follows the batch, "member" the ensemble
+    output_axes: tuple[str, ...] = ("row", "feature")
+    #: the properties that apply, in report order
+    properties: tuple[str, ...] = COMMON_PROPERTIES
+    #: whether an input carries signal, so that different seeds must give different outputs
+    informative: Callable[[Args], bool] | None = None
+    #: the argument whose axis 0 is the batch
     batch_arg: str = "x_batch"
     seed_arg: str = "seed"
 
@@ -79,12 +105,39 @@ class Subject:
         new[row] = values
         return {**args, self.batch_arg: x.with_values(new)}
 
-    def output_rows(self, flat: np.ndarray, args: Args) -> np.ndarray:
-        """The flat output viewed as (B, per-row values)."""
-        batch = self.batch_size(args)
-        return flat.reshape(batch, -1) if batch else flat.reshape(0, 0)
+    def _along(self, axis: str, flat: np.ndarray, args: Args) -> np.ndarray:
+        """The flat output as (size of ``axis``, everything else), ``axis`` moved to the front."""
+        shape = self.output_shape(args)
+        k = self.output_axes.index(axis)
+        return np.moveaxis(flat.reshape(shape), k, 0).reshape(shape[k], -1)
 
-    def has_nonzero_input(self, args: Args) -> bool:
+    def output_rows(self, flat: np.ndarray, args: Args) -> np.ndarray:
+        """The flat output viewed as (B, the values that belong to each input row)."""
+        return self._along("row", flat, args)
+
+    def output_members(self, flat: np.ndarray, args: Args) -> np.ndarray:
+        """The flat output viewed as (n_models, each member's values)."""
+        return self._along("member", flat, args)
+
+    def locate(self, index: int, args: Args) -> str:
+        """Where a flat output index lies, e.g. ``row 3, feature 1``."""
+        coords = np.unravel_index(index, self.output_shape(args))
+        return ", ".join(f"{axis} {int(c)}" for axis, c in zip(self.output_axes, coords, strict=True))
+
+    def locate_in(self, axis: str, index: int, args: Args) -> str:
+        """Where an index of the (``axis``, rest) view of the output lies, e.g. ``row 2, feature 0``."""
+        shape = self.output_shape(args)
+        k = self.output_axes.index(axis)
+        rest = [(a, n) for i, (a, n) in enumerate(zip(self.output_axes, shape, strict=True)) if i != k]
+        width = int(np.prod([n for _, n in rest]))
+        first, within = divmod(index, width) if width else (index, 0)
+        coords = np.unravel_index(within, [n for _, n in rest]) if width else ()
+        parts = [f"{axis} {first}"] + [f"{a} {int(c)}" for (a, _), c in zip(rest, coords, strict=True)]
+        return ", ".join(parts)
+
+    def has_signal(self, args: Args) -> bool:
+        if self.informative is not None:
+            return self.informative(args)
         return bool(np.any(args[self.batch_arg].values.astype(np.float64) != 0))
 
 
@@ -107,25 +160,51 @@ def output_dtype(x_dtype: np.dtype, param_dtype: Any = np.float32) -> np.dtype:
     return np.dtype(jax.dtypes.canonicalize_dtype(promoted))
 
 
+def _affine_expected(
+    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, x_dtype: np.dtype, extra_rounding: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Oracle value and bound of ``x @ kernel + bias`` (float64, shape (B, F)).
+
+    ``extra_rounding`` is a relative error the implementation may make on ``x``
+    itself before the product (a rounded elementwise step such as ``x - x[0]``).
+    """
+    dtype = output_dtype(x_dtype)
+    d_in = x.shape[1]
+    result = accurate_affine(x, kernel, bias, TINY.get(x_dtype.name, 0.0))
+    bound = affine_bound(result.magnitude, result.flushable, d_in + 1, dtype.name) + result.error
+    if extra_rounding:
+        # |x| @ |W| bounds how far a relative error of each x_i moves the sum.
+        spread = np.abs(x) @ np.abs(np.asarray(kernel, dtype=np.float64))
+        bound = bound + extra_rounding * (1 + 4 * d_in * U64) * spread
+    return result.value, bound
+
+
+def _shape(args: Args) -> tuple[int, int]:
+    return args["x_batch"].shape[0], int(args["features"])
+
+
+def _edge_pins(edges: tuple[tuple[str, dict[str, Any]], ...], edge: str | None) -> dict[str, Any]:
+    if edge is None:
+        return {}
+    known = dict(edges)
+    if edge not in known:
+        raise ValueError(f"unknown edge {edge!r}; known: {', '.join(known)}")
+    return dict(known[edge])
+
+
+# --------------------------------------------------------------------------- vmap_over_batch
+
+
 def _vmap_over_batch_expected(args: Args, x64: bool) -> Expected:
     x = args["x_batch"].values
     seed, features = int(args["seed"]), int(args["features"])
-    batch, d_in = x.shape
-    kernel, bias = linear_params(seed, d_in, features)
-    dtype = output_dtype(x.dtype)
-    tiny_x = TINY.get(x.dtype.name, 0.0)
-    result = accurate_affine(x, kernel, bias, tiny_x)
-    bound = affine_bound(result.magnitude, result.flushable, d_in + 1, dtype.name) + result.error
-    return Expected(result.value.reshape(-1), bound.reshape(-1), dtype, (batch * features,))
+    kernel, bias = linear_params(seed, x.shape[1], features)
+    value, bound = _affine_expected(x, kernel, bias, x.dtype)
+    return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
 
 
-def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int) -> st.SearchStrategy[Args]:
-    pins: dict[str, Any] = {}
-    if config.edge is not None:
-        known = dict(S.vmap_over_batch_edges(config.pool, x64=config.x64))
-        if config.edge not in known:
-            raise ValueError(f"unknown edge {config.edge!r}; known: {', '.join(known)}")
-        pins = dict(known[config.edge])
+def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
+    pins = _edge_pins(S.vmap_over_batch_edges(config.pool, x64=config.x64), config.edge)
     pool = pins.pop("pool", config.pool)
     return S.vmap_over_batch_args(pool=pool, x64=config.x64, min_batch=min_batch, **pins)
 
@@ -144,9 +223,93 @@ VMAP_OVER_BATCH = Subject(
     invalid_args=S.invalid_vmap_over_batch_args,
     expected=_vmap_over_batch_expected,
     edges=_vmap_over_batch_edges,
+    output_shape=_shape,
 )
 
-SUBJECTS: dict[str, Subject] = {VMAP_OVER_BATCH.name: VMAP_OVER_BATCH}
+
+# --------------------------------------------------------------------------- vmap_over_ensemble
+
+
+def _vmap_over_ensemble_expected(args: Args, x64: bool) -> Expected:
+    x = args["x_batch"].values
+    seed, features, members = int(args["seed"]), int(args["features"]), int(args["n_models"])
+    kernels, biases = ensemble_params(seed, x.shape[1], features, members)
+    parts = [_affine_expected(x, kernels[m], biases[m], x.dtype) for m in range(members)]
+    value = np.stack([v for v, _ in parts])
+    bound = np.stack([b for _, b in parts])
+    return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
+
+
+def _vmap_over_ensemble_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
+    pins = _edge_pins(S.vmap_over_ensemble_edges(config.pool, x64=config.x64), config.edge)
+    pool = pins.pop("pool", config.pool)
+    return S.vmap_over_ensemble_args(
+        pool=pool, x64=config.x64, min_batch=min_batch, min_members=min_members, **pins
+    )
+
+
+def _vmap_over_ensemble_edges(config: StrategyConfig) -> tuple[str, ...]:
+    return tuple(name for name, _ in S.vmap_over_ensemble_edges(config.pool, x64=config.x64))
+
+
+def _ensemble_shape(args: Args) -> tuple[int, int, int]:
+    return (int(args["n_models"]), *_shape(args))
+
+
+VMAP_OVER_ENSEMBLE = Subject(
+    name="vmap_over_ensemble",
+    signature="vmap_over_ensemble(seed, x_batch, features, n_models) -> (n_models * B * features,)",
+    summary="int(n_models) nnx.Linear(D_in, int(features)) members made with nnx.split_rngs + "
+    "nnx.vmap from nnx.Rngs(int(seed)), applied to a shared batch with nnx.vmap(in_axes=(0, None)), "
+    "the (n_models, B, features) result flattened",
+    arg_names=("seed", "x_batch", "features", "n_models"),
+    valid_args=_vmap_over_ensemble_valid,
+    invalid_args=S.invalid_vmap_over_ensemble_args,
+    expected=_vmap_over_ensemble_expected,
+    edges=_vmap_over_ensemble_edges,
+    output_shape=_ensemble_shape,
+    output_axes=("member", "row", "feature"),
+    properties=COMMON_PROPERTIES[:-2] + ("member_independence", "distinct_members") + COMMON_PROPERTIES[-2:],
+)
+
+
+# --------------------------------------------------------------------------- vmap_anchored
+
+
+def _anchored(x: np.ndarray) -> np.ndarray:
+    """Each sample measured from its own first coordinate, exactly in float64 up to one rounding."""
+    x = np.asarray(x, dtype=np.float64)
+    return x - x[:, :1]
+
+
+def _vmap_anchored_expected(args: Args, x64: bool) -> Expected:
+    x = args["x_batch"].values
+    seed, features = int(args["seed"]), int(args["features"])
+    kernel, bias = linear_params(seed, x.shape[1], features)
+    # ``x - x[0]`` rounds once in the input dtype (and may round again on promotion to
+    # float32); the float64 difference itself may round once more.
+    rounding = UNIT_ROUNDOFF.get(x.dtype.name, UNIT_ROUNDOFF["float32"]) + UNIT_ROUNDOFF["float32"] + U64
+    value, bound = _affine_expected(_anchored(x), kernel, bias, x.dtype, rounding)
+    return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
+
+
+VMAP_ANCHORED = Subject(
+    name="vmap_anchored",
+    signature="vmap_anchored(seed, x_batch, features) -> (B * features,)",
+    summary="a module written for one sample, nnx.Linear(D_in, int(features)) applied to x - x[0] "
+    "(the sample measured from its own first coordinate), made with nnx.Rngs(int(seed)) and "
+    "applied per sample with nnx.vmap(in_axes=(None, 0)), flattened",
+    arg_names=("seed", "x_batch", "features"),
+    valid_args=_vmap_over_batch_valid,
+    invalid_args=S.invalid_vmap_over_batch_args,
+    expected=_vmap_anchored_expected,
+    edges=_vmap_over_batch_edges,
+    output_shape=_shape,
+    informative=lambda args: bool(np.any(_anchored(args["x_batch"].values) != 0)),
+)
+
+
+SUBJECTS: dict[str, Subject] = {s.name: s for s in (VMAP_OVER_BATCH, VMAP_OVER_ENSEMBLE, VMAP_ANCHORED)}
 
 
 def get_subject(name: str) -> Subject:

@@ -28,7 +28,13 @@ DEFAULT_SUBJECT = "vmap_over_batch"
 ENTRY_POINT_GROUP = "nnx_conformance.implementations"
 
 #: Built-in modules, imported on first use of the registry.
-BUILTIN_MODULES = ("impl.nnx_vmap", "impl.manual_lift", "impl.broadcast")
+BUILTIN_MODULES = (
+    "impl.nnx_vmap",
+    "impl.manual_lift",
+    "impl.broadcast",
+    "impl.vmap_over_ensemble",
+    "impl.vmap_anchored",
+)
 
 
 class ImplementationLoadError(Exception):
@@ -44,6 +50,9 @@ class Implementation:
     spec: str
     subject: str = DEFAULT_SUBJECT
     builtin: bool = False
+    #: ``(claim, reason)`` pairs: claims this implementation is registered as known to break
+    #: (a reference kept to show what goes wrong, e.g. plain broadcasting of a per-sample module)
+    known_failures: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.fn(*args, **kwargs)
@@ -55,11 +64,18 @@ _discovered = False
 
 
 def register(
-    name: str, *, subject: str = DEFAULT_SUBJECT
+    name: str, *, subject: str = DEFAULT_SUBJECT, known_failures: dict[str, str] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register ``fn`` under ``name`` for ``subject``; returns ``fn`` unchanged."""
+    """Decorator: register ``fn`` under ``name`` for ``subject``; returns ``fn`` unchanged.
+
+    ``known_failures`` maps the claims (property names) that ``fn`` is known to break
+    to the reason: a known non-conformant reference, shown failing but not failing the run.
+    """
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"implementation name must be an identifier, got {name!r}")
+    known = tuple(sorted((known_failures or {}).items()))
+    if any(not reason.strip() for _, reason in known):
+        raise ValueError(f"register({name!r}): every known failure needs a reason")
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         if not callable(fn):
@@ -72,7 +88,7 @@ def register(
         existing = table.get(name)
         if existing is not None and existing.fn is not fn and existing.spec != spec:
             raise ValueError(f"an implementation named {name!r} is already registered")
-        table[name] = Implementation(name, fn, spec, subject, builtin)
+        table[name] = Implementation(name, fn, spec, subject, builtin, known)
         return fn
 
     return decorator
@@ -110,12 +126,14 @@ def names(subject: str = DEFAULT_SUBJECT, *, builtin_only: bool = False) -> list
     table = _REGISTRY.get(subject, {})
     builtins = [n for n, i in table.items() if i.builtin]
     others = [n for n, i in table.items() if not i.builtin]
-    return sorted(builtins, key=_builtin_order) + ([] if builtin_only else sorted(others))
+    # Built-ins in module order, then in the order each module registers them: canonical first.
+    builtins.sort(key=lambda n: _module_rank(table[n]))
+    return builtins + ([] if builtin_only else sorted(others))
 
 
-def _builtin_order(name: str) -> tuple[int, str]:
-    order = [m.rsplit(".", 1)[1] for m in BUILTIN_MODULES]
-    return (order.index(name) if name in order else len(order), name)
+def _module_rank(impl: Implementation) -> int:
+    module = getattr(impl.fn, "__module__", "")
+    return BUILTIN_MODULES.index(module) if module in BUILTIN_MODULES else len(BUILTIN_MODULES)
 
 
 def get(name: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
@@ -156,7 +174,9 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
             raise ImplementationLoadError(
                 f"{spec!r}: {e.args[0]}; use module:attr or path/to/file.py:attr"
             ) from None
-        return Implementation(label or impl.name, impl.fn, impl.spec, subject, impl.builtin)
+        return Implementation(
+            label or impl.name, impl.fn, impl.spec, subject, impl.builtin, impl.known_failures
+        )
     where, _, attr = target.rpartition(":")
     if not where or not attr:
         raise ImplementationLoadError(f"{spec!r}: expected module:attr or file.py:attr")
@@ -174,7 +194,11 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
         canonical = f"{os.path.abspath(where)}:{attr}"
     name = label or attr.rsplit(".", 1)[-1]
     builtin = where.startswith("impl.") and where in BUILTIN_MODULES
-    return Implementation(name, obj, canonical, subject, builtin)
+    known: tuple[tuple[str, str], ...] = ()
+    if builtin:
+        registered = [i for i in _REGISTRY.get(subject, {}).values() if i.fn is obj]
+        known = registered[0].known_failures if registered else ()
+    return Implementation(name, obj, canonical, subject, builtin, known)
 
 
 def _import_target(spec: str, where: str) -> Any:

@@ -51,14 +51,19 @@ def check_seed(seed: Any) -> int:
     return value
 
 
+def check_count(value: Any, name: str) -> int:
+    """``int(value)`` for a size such as ``features`` or ``n_models``, which must be at least 1."""
+    result = as_int(value, name)
+    if result < 1:
+        raise ValueError(f"{name} must be >= 1 after int() truncation, got {value!r} -> {result}")
+    if result > FEATURES_MAX:
+        raise ValueError(f"{name} must be <= 2**31 - 1, got {result}")
+    return result
+
+
 def check_features(features: Any) -> int:
     """``int(features)``, which must be at least 1."""
-    value = as_int(features, "features")
-    if value < 1:
-        raise ValueError(f"features must be >= 1 after int() truncation, got {features!r} -> {value}")
-    if value > FEATURES_MAX:
-        raise ValueError(f"features must be <= 2**31 - 1, got {value}")
-    return value
+    return check_count(features, "features")
 
 
 def _is_real_dtype(dtype: Any) -> bool:
@@ -96,3 +101,11 @@ def check_vmap_over_batch_args(seed: Any, x_batch: Any, features: Any) -> tuple[
     """Validate and normalise ``(seed, x_batch, features)``; see the module docstring."""
     x = check_x_batch(x_batch)
     return check_seed(seed), x, check_features(features)
+
+
+def check_vmap_over_ensemble_args(
+    seed: Any, x_batch: Any, features: Any, n_models: Any
+) -> tuple[int, Any, int, int]:
+    """:func:`check_vmap_over_batch_args`, plus ``int(n_models)`` which must be at least 1."""
+    seed, x, features = check_vmap_over_batch_args(seed, x_batch, features)
+    return seed, x, features, check_count(n_models, "n_models")

@@ -22,9 +22,13 @@ from strategies.arrays import (
 )
 from strategies.calls import (
     INVALID_CASES,
+    INVALID_MEMBERS,
     invalid_vmap_over_batch_args,
+    invalid_vmap_over_ensemble_args,
     vmap_over_batch_args,
     vmap_over_batch_edges,
+    vmap_over_ensemble_args,
+    vmap_over_ensemble_edges,
 )
 from strategies.kinds import ARRAY_KINDS, KindedArray, materialize
 from strategies.scalars import (
@@ -38,7 +42,15 @@ from strategies.scalars import (
     seeds,
     spell_features,
 )
-from strategies.shapes import DEFAULT_POOL, FreeShapes, ShapePool, batch_sizes, layer_shapes, shapes
+from strategies.shapes import (
+    DEFAULT_POOL,
+    FreeShapes,
+    ShapePool,
+    batch_sizes,
+    layer_shapes,
+    member_counts,
+    shapes,
+)
 
 __all__ = [
     "ARRAY_KINDS",
@@ -46,6 +58,7 @@ __all__ = [
     "FEATURES_SPELLINGS",
     "FLOAT_DTYPES",
     "INVALID_CASES",
+    "INVALID_MEMBERS",
     "SEED_BUCKETS",
     "VALUE_FAMILIES",
     "X64_DTYPES",
@@ -57,8 +70,10 @@ __all__ = [
     "dtypes",
     "features_spellings",
     "invalid_vmap_over_batch_args",
+    "invalid_vmap_over_ensemble_args",
     "layer_shapes",
     "make_values",
+    "member_counts",
     "materialize",
     "np_dtype",
     "related_seeds",
@@ -71,5 +86,7 @@ __all__ = [
     "value_families",
     "vmap_over_batch_args",
     "vmap_over_batch_edges",
+    "vmap_over_ensemble_args",
+    "vmap_over_ensemble_edges",
     "x_batches",
 ]

@@ -1,4 +1,5 @@
-"""Whole argument sets for ``vmap_over_batch(seed, x_batch, features)``, valid and invalid.
+"""Whole argument sets, valid and invalid, for ``vmap_over_batch(seed, x_batch, features)`` and
+``vmap_over_ensemble(seed, x_batch, features, n_models)``.
 
 Arguments are dicts keyed by parameter name, with ``x_batch`` a
 :class:`~strategies.kinds.KindedArray` (call ``.materialize()`` to get the array).
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 from strategies.arrays import FLOAT_DTYPES, VALUE_FAMILIES, X64_DTYPES, make_values, x_batches
 from strategies.kinds import ARRAY_KINDS, KindedArray
 from strategies.scalars import FEATURES_SPELLINGS, SEED_BUCKETS, features_spellings, seeds, spell_features
-from strategies.shapes import DEFAULT_POOL, FreeShapes, ShapePool, shapes
+from strategies.shapes import DEFAULT_POOL, FreeShapes, ShapePool, member_counts, shapes
 
 Args = dict[str, Any]
 
@@ -136,3 +137,72 @@ def invalid_vmap_over_batch_args() -> st.SearchStrategy[tuple[Args, str, str]]:
         return args, argument, what
 
     return st.builds(build, st.sampled_from(INVALID_CASES), st.integers(0, 9), st.integers(1, 4))
+
+
+# --------------------------------------------------------------------------- ensembles
+
+
+@st.composite
+def vmap_over_ensemble_args(
+    draw: st.DrawFn,
+    *,
+    pool: ShapePool | FreeShapes = DEFAULT_POOL,
+    x64: bool = False,
+    min_batch: int = 0,
+    min_members: int = 1,
+    member_spellings: tuple[str, ...] = FEATURES_SPELLINGS,
+    **narrowing: Any,
+) -> Args:
+    """Valid ``{"seed", "x_batch", "features", "n_models"}``: a shared batch for a stack of layers.
+
+    ``narrowing`` takes the keywords of :func:`vmap_over_batch_args`;
+    ``n_models`` is drawn from the pool's ensemble sizes and spelled like ``features``.
+    """
+    args = draw(vmap_over_batch_args(pool=pool, x64=x64, min_batch=min_batch, **narrowing))
+    members = draw(member_counts(pool, min_members=min_members))
+    spelling = draw(features_spellings(member_spellings))
+    return {**args, "n_models": spell_features(members, spelling)}
+
+
+def vmap_over_ensemble_edges(
+    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, x64: bool = False
+) -> tuple[tuple[str, dict[str, Any]], ...]:
+    """The edges of :func:`vmap_over_batch_edges`, plus ensemble sizes and their spellings."""
+    edges = list(vmap_over_batch_edges(pool, x64=x64))
+    if isinstance(pool, ShapePool):
+        for label, keep in (("n_models == 1", lambda m: m == 1), ("n_models >= 3", lambda m: m >= 3)):
+            values = tuple(m for m in pool.members if keep(m))
+            if values:
+                edges.append((label, {"pool": replace(pool, members=values)}))
+    edges += [(f"n_models as {s}", {"member_spellings": (s,)}) for s in FEATURES_SPELLINGS[1:]]
+    return tuple(edges)
+
+
+#: Invalid ensemble sizes, each with what is wrong.
+INVALID_MEMBERS: tuple[tuple[str, str, Any], ...] = (
+    ("n_models", "n_models = 0", 0),
+    ("n_models", "negative n_models", -2),
+    ("n_models", "n_models truncating to 0", 0.9),
+    ("n_models", "NaN n_models", float("nan")),
+    ("n_models", "infinite n_models", float("inf")),
+    ("n_models", "None n_models", None),
+    ("n_models", "n_models as a str", "3"),
+)
+
+
+def invalid_vmap_over_ensemble_args() -> st.SearchStrategy[tuple[Args, str, str]]:
+    """Like :func:`invalid_vmap_over_batch_args`, with ``n_models`` valid or the bad one."""
+
+    def build(case: tuple[str, str, Any], seed: int, features: int, members: int) -> tuple[Args, str, str]:
+        argument, what, bad = case
+        args: Args = {"seed": seed, "x_batch": _x((2, 3)), "features": features, "n_models": members}
+        args[argument] = bad
+        return args, argument, what
+
+    return st.builds(
+        build,
+        st.sampled_from(INVALID_CASES + INVALID_MEMBERS),
+        st.integers(0, 9),
+        st.integers(1, 4),
+        st.integers(1, 3),
+    )

@@ -23,12 +23,15 @@ class ShapePool:
     batch: tuple[int, ...] = (1, 2, 3, 8, 0, 65, 100)
     d_in: tuple[int, ...] = (1, 2, 3, 16, 129, 200)
     features: tuple[int, ...] = (1, 2, 3, 16, 65, 80)
+    #: ensemble sizes (``n_models``), for subjects with a stack of layers
+    members: tuple[int, ...] = (1, 2, 3, 5)
 
     def __post_init__(self) -> None:
         # Keep tuples (hashable, reusable) whatever sequence the caller passed.
         object.__setattr__(self, "batch", check_pool("batch", self.batch, 0))
         object.__setattr__(self, "d_in", check_pool("d_in", self.d_in, 1))
         object.__setattr__(self, "features", check_pool("features", self.features, 1))
+        object.__setattr__(self, "members", check_pool("members", self.members, 1))
 
 
 DEFAULT_POOL = ShapePool()
@@ -41,11 +44,13 @@ class FreeShapes:
     max_batch: int = 300
     max_d_in: int = 300
     max_features: int = 200
+    max_members: int = 8
 
     def __post_init__(self) -> None:
         check_int_range("max_batch", self.max_batch, 1)
         check_int_range("max_d_in", self.max_d_in, 1)
         check_int_range("max_features", self.max_features, 1)
+        check_int_range("max_members", self.max_members, 1)
 
 
 def _check_pool(pool: object) -> None:
@@ -69,6 +74,24 @@ def batch_sizes(pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int =
     sizes = [b for b in pool.batch if b >= min_batch]
     if not sizes:
         raise InvalidArgument(f"min_batch={min_batch} exceeds every batch size in the pool {pool.batch}")
+    return st.sampled_from(sizes)
+
+
+def member_counts(
+    pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_members: int = 1
+) -> st.SearchStrategy[int]:
+    """Ensemble sizes ``n_models >= min_members`` from ``pool``."""
+    check_int_range("min_members", min_members, 1)
+    _check_pool(pool)
+    if isinstance(pool, FreeShapes):
+        if min_members > pool.max_members:
+            raise InvalidArgument(f"min_members={min_members} exceeds max_members={pool.max_members}")
+        return _small_first(min_members, pool.max_members)
+    sizes = [m for m in pool.members if m >= min_members]
+    if not sizes:
+        raise InvalidArgument(
+            f"min_members={min_members} exceeds every ensemble size in the pool {pool.members}"
+        )
     return st.sampled_from(sizes)
 
 
