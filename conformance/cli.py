@@ -42,6 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="seconds one call may take before it counts as a hang (default 60)",
         )
         p.add_argument(
+            "--compile-cache",
+            default=None,
+            metavar="DIR",
+            help="JAX's persistent compilation cache, shared with the workers "
+            "(default $CONFORMANCE_COMPILE_CACHE or ~/.cache/nnx-conformance/jax; 'off' disables it)",
+        )
+        p.add_argument(
             "--isolation",
             choices=("process", "none"),
             default="process",
@@ -64,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--property", action="append", default=[], metavar="NAME", help="only these properties (repeatable)"
     )
     check.add_argument("--quiet", action="store_true", help="no progress output")
+    check.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        metavar="N",
+        help="implementations checked at once, each in its own worker (default: the CPU count, at most 4)",
+    )
     common(check)
 
     replay = sub.add_parser("replay", help="re-run one property on one recorded case")
@@ -110,22 +124,37 @@ def _load_impls(specs: list[str], subject: str) -> list[tuple[Any, str]]:
 def cmd_check(args: argparse.Namespace) -> int:
     from conformance.profiles import get_profile
     from conformance.report import print_report
-    from conformance.runner import RunOptions, run
+    from conformance.runner import RunOptions, configure_jax, default_jobs, run
     from conformance.subjects import get_subject
     from impl.registry import ImplementationLoadError
 
     try:
         subject = get_subject(args.subject)
         profile = get_profile(args.profile).with_examples(args.max_examples)
+        if profile.use_database and not profile.derandomize:
+            from conformance.database import open_database_cached
+
+            open_database_cached(profile.database_path)  # a bad location is a usage error, now
         if args.max_examples is not None and args.max_examples < 1:
             raise ValueError("--max-examples must be at least 1")
         if args.timeout is not None and args.timeout <= 0:
             raise ValueError("--timeout must be positive")
         if args.json:
             _prepare_output(args.json)
+        configure_jax(args.x64, args.compile_cache)
         impls = _load_impls(args.impl, subject.name)
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError("--jobs must be at least 1")
         options = RunOptions(
-            subject, profile, args.strict, args.x64, args.timeout, args.isolation, tuple(args.property)
+            subject,
+            profile,
+            args.strict,
+            args.x64,
+            args.timeout,
+            args.isolation,
+            tuple(args.property),
+            args.compile_cache,
+            args.jobs or default_jobs(),
         )
         from conformance.runner import selected_properties
 
@@ -187,9 +216,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
         impl = load(args.impl, subject.name)
     except (ValueError, KeyError, OSError, ImplementationLoadError) as e:
         return _usage_error(_message(e))
-    configure_jax(args.x64)
+    options = RunOptions(
+        subject,
+        get_profile("dev"),
+        args.strict,
+        args.x64,
+        args.timeout,
+        args.isolation,
+        compile_cache=args.compile_cache,
+    )
+    try:
+        configure_jax(args.x64, args.compile_cache)
+    except ValueError as e:
+        return _usage_error(str(e))
     prop = PROPERTIES[args.property]
-    options = RunOptions(subject, get_profile("dev"), args.strict, args.x64, args.timeout, args.isolation)
     ctx = make_context(impl, options, reference_panel(subject), SharedCache())
     print(f"{impl.name} / {prop.name}: {prop.claim}")
     for key, value in summarize(case).items():

@@ -7,6 +7,7 @@ and shared by every implementation and property of a run.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,23 +39,37 @@ class Executor(Protocol):
 
 
 class _LRU(OrderedDict):
+    """A small least-recently-stored cache, safe to share between threads."""
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
+        self.lock = threading.Lock()
+
+    def lookup(self, key: str) -> Any:
+        with self.lock:
+            return self.get(key)
 
     def remember(self, key: str, value: Any) -> Any:
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+        with self.lock:
+            self[key] = value
+            if len(self) > self.size:
+                self.popitem(last=False)
         return value
 
 
 @dataclass
 class SharedCache:
-    """Oracle answers and reference-panel outputs, keyed by exact arguments."""
+    """Oracle answers and reference-panel outputs, keyed by exact arguments.
+
+    Shared by implementations checked at the same time in several threads: the work
+    done in this process (Flax building the oracle's parameters, the panel's calls)
+    runs under ``lock``, one at a time; the implementations run in their workers.
+    """
 
     expected: _LRU = field(default_factory=lambda: _LRU(4096))
     panel: _LRU = field(default_factory=lambda: _LRU(4096))
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
 @dataclass
@@ -67,31 +82,43 @@ class Context:
     strict: bool = False
     cache: SharedCache = field(default_factory=SharedCache)
     calls: int = 0
+    #: this implementation's results by exact arguments: properties drawing the same
+    #: examples share one call (properties about repeated calls ask for ``fresh`` ones)
+    memo: _LRU = field(default_factory=lambda: _LRU(512))
 
     @property
     def impl(self) -> Implementation:
         return self.executor.impl
 
-    def call(self, args: Args) -> CallResult:
+    def call(self, args: Args, fresh: bool = False) -> CallResult:
+        key = args_key(args)
+        if not fresh:
+            known = self.memo.lookup(key)
+            if known is not None:
+                return known
         self.calls += 1
-        return self.executor.call(self.subject.ordered(args))
+        return self.memo.remember(key, self.executor.call(self.subject.ordered(args)))
 
     def expected(self, args: Args) -> Expected:
         key = args_key(args)
-        if key in self.cache.expected:
-            return self.cache.expected[key]
-        return self.cache.expected.remember(key, self.subject.expected(args, self.x64))
+        known = self.cache.expected.lookup(key)
+        if known is not None:
+            return known
+        with self.cache.lock:
+            return self.cache.expected.remember(key, self.subject.expected(args, self.x64))
 
     def panel_output(self, name: str, args: Args) -> CallResult:
         key = f"{name}:{args_key(args)}"
-        if key in self.cache.panel:
-            return self.cache.panel[key]
-        result = self.panel[name].call(self.subject.ordered(args))
+        known = self.cache.panel.lookup(key)
+        if known is not None:
+            return known
+        with self.cache.lock:
+            result = self.panel[name].call(self.subject.ordered(args))
         return self.cache.panel.remember(key, result)
 
-    def output(self, args: Args, what: str = "the call") -> np.ndarray:
+    def output(self, args: Args, what: str = "the call", fresh: bool = False) -> np.ndarray:
         """The flat output of a call, or a :class:`PropertyFailure` saying why there is none."""
-        result = self.call(args)
+        result = self.call(args, fresh)
         return usable_output(result, self.expected(args), what)
 
 

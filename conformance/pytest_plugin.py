@@ -38,6 +38,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-x64", action="store_true")
     group.addoption("--conformance-timeout", type=float, default=None)
     group.addoption("--conformance-isolation", choices=("process", "none"), default="process")
+    group.addoption(
+        "--conformance-compile-cache",
+        default=None,
+        metavar="DIR",
+        help="JAX's persistent compilation cache folder, or 'off'",
+    )
 
 
 @dataclass
@@ -62,15 +68,25 @@ class _Session:
         from conformance.subjects import get_subject
 
         opt = config.getoption
-        self.options = RunOptions(
-            get_subject(opt("conformance_subject")),
-            get_profile(opt("--conformance-profile")).with_examples(opt("--conformance-max-examples")),
-            opt("--conformance-strict"),
-            opt("--conformance-x64"),
-            opt("--conformance-timeout"),
-            opt("--conformance-isolation"),
-        )
-        configure_jax(self.options.x64)
+        try:
+            profile = get_profile(opt("--conformance-profile"))
+            profile = profile.with_examples(opt("--conformance-max-examples"))
+            if profile.use_database and not profile.derandomize:
+                from conformance.database import open_database_cached
+
+                open_database_cached(profile.database_path)
+            self.options = RunOptions(
+                get_subject(opt("conformance_subject")),
+                profile,
+                opt("--conformance-strict"),
+                opt("--conformance-x64"),
+                opt("--conformance-timeout"),
+                opt("--conformance-isolation"),
+                compile_cache=opt("--conformance-compile-cache"),
+            )
+            configure_jax(self.options.x64, self.options.compile_cache)
+        except (KeyError, ValueError) as e:
+            raise pytest.UsageError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
         self._contexts: dict[str, Any] = {}
         self._panel: Any = None
         self._cache: Any = None

@@ -17,15 +17,17 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
-from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky, InvalidArgument, Unsatisfiable
 
 from conformance import codec
+from conformance.compile_cache import enable as enable_compile_cache
 from conformance.context import Context, PropertyFailure, SharedCache
+from conformance.database import open_database_cached
 from conformance.executors import InProcessExecutor, WorkerExecutor
 from conformance.profiles import Profile
 from conformance.properties import PROPERTIES, Case, Property
@@ -86,6 +88,10 @@ class RunOptions:
     timeout: float | None = None
     isolation: str = "process"  # process | none
     properties: tuple[str, ...] = ()
+    #: the persistent compilation cache folder, or "off" (default: conformance.compile_cache)
+    compile_cache: str | None = None
+    #: implementations checked at the same time (each in its own worker process)
+    jobs: int = 1
 
 
 class _Tracker:
@@ -118,7 +124,7 @@ def _case_key(case: Case) -> str:
 def hypothesis_settings(profile: Profile, max_examples: int | None = None) -> settings:
     database = None
     if profile.use_database and not profile.derandomize:
-        database = DirectoryBasedExampleDatabase(profile.database_path)
+        database = open_database_cached(profile.database_path)
     return settings(
         max_examples=profile.max_examples if max_examples is None else max_examples,
         derandomize=profile.derandomize,
@@ -209,15 +215,20 @@ def _search(
             tracker.record(case, failure)
             raise
 
-    where = f"{ctx.subject.name}/{prop.name}" + (f"/{config.edge}" if config.edge else "")
+    edge = f"/{config.edge}" if config.edge else ""
+    where = f"{ctx.subject.name}/{prop.name}{edge}"
     db_key = f"nnx-conformance/{ctx.impl.name}/{where}"
+    # Properties with the same kind of case draw the same examples (in derandomized
+    # profiles), so one call of the implementation serves all of them (Context.memo)
+    # and one oracle answer and panel output serve every implementation.
+    examples_key = f"{ctx.subject.name}/{prop.cases.__name__}{edge}"
     examples = profile.max_examples if config.edge is None else profile.edge_examples
     test = given(case=strategy)(body)
     test = hypothesis_settings(profile, examples)(test)
     test._hypothesis_internal_database_key = db_key.encode()  # one database entry per search
     if profile.derandomize:
         # Same examples for every implementation: the oracle and panel caches are shared.
-        test = seed(zlib.crc32(where.encode()))(test)
+        test = seed(zlib.crc32(examples_key.encode()))(test)
     try:
         test()
     except PropertyFailure:
@@ -329,10 +340,29 @@ def apply_expectation(cell: CellResult, reason: str | None) -> CellResult:
     return cell
 
 
-def configure_jax(x64: bool) -> None:
+def effective_jobs(options: RunOptions, n_impls: int) -> int:
+    """How many implementations to check at once: each needs its own worker process
+    (``--isolation none`` runs them one by one), and Hypothesis runs tests from several
+    threads only since 6.136."""
+    if options.isolation != "process" or n_impls < 2 or options.jobs <= 1:
+        return 1
+    import hypothesis
+
+    if tuple(int(p) for p in hypothesis.__version__.split(".")[:2]) < (6, 136):
+        return 1
+    return min(options.jobs, n_impls)
+
+
+def default_jobs() -> int:
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def configure_jax(x64: bool, compile_cache: str | None = None) -> str | None:
+    """x64 on or off, and the persistent compilation cache (see :mod:`conformance.compile_cache`)."""
     import jax
 
     jax.config.update("jax_enable_x64", bool(x64))
+    return enable_compile_cache(compile_cache)
 
 
 def check_implementation(
@@ -442,11 +472,21 @@ def run(
     on_cell: Callable[[str, CellResult], None] | None = None,
 ) -> RunReport:
     """Check every ``(implementation, origin spec)`` pair; ``origin`` is what the user typed."""
-    configure_jax(options.x64)
+    configure_jax(options.x64, options.compile_cache)
     start = time.perf_counter()
     panel = reference_panel(options.subject)
     cache = SharedCache()
-    results = [check_implementation(i, origin, options, panel, cache, on_cell) for i, origin in impls]
+    impls = list(impls)
+    jobs = effective_jobs(options, len(impls))
+
+    def one(pair: tuple[Implementation, str]) -> ImplResult:
+        return check_implementation(pair[0], pair[1], options, panel, cache, on_cell)
+
+    if jobs == 1:
+        results = [one(pair) for pair in impls]
+    else:
+        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="conformance") as pool:
+            results = list(pool.map(one, impls))
     return RunReport(
         options.subject.name,
         options.profile.name,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.profiles import get_profile
 from conformance.runner import ImplResult, RunOptions, run
-from conformance.subjects import VMAP_OVER_BATCH
+from conformance.subjects import get_subject
 from impl.registry import load
 
 
@@ -17,14 +17,15 @@ def check(
     isolation: str = "none",
     timeout: float | None = None,
     max_examples: int | None = None,
+    subject: str = "vmap_over_batch",
 ) -> ImplResult:
     """Run ``properties`` (default: all) on the implementation ``spec``; returns its results."""
     options = RunOptions(
-        VMAP_OVER_BATCH,
+        get_subject(subject),
         get_profile(profile).with_examples(max_examples),
         strict=strict,
         isolation=isolation,
         timeout=timeout,
         properties=properties,
     )
-    return run([(load(spec), spec)], options).implementations[0]
+    return run([(load(spec, subject), spec)], options).implementations[0]
