@@ -1,4 +1,4 @@
-"""``python -m conformance``: check, replay, list, subjects.
+"""``python -m conformance``: check, replay, list, subjects, bench.
 
 Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
 implementation that could not be loaded; 3 an internal error of the suite.
@@ -27,7 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--subject", default="vmap_over_batch", help="the function under test")
+        p.add_argument(
+            "--subject",
+            default="vmap_over_batch",
+            help="the function under test (see 'subjects'); check also takes A,B or 'all'",
+        )
         p.add_argument("--x64", action="store_true", help="enable jax_enable_x64 (adds float64 inputs)")
         p.add_argument(
             "--strict",
@@ -88,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
+    from conformance import bench
+
+    bench.add_parser(sub)
     return parser
 
 
@@ -121,15 +128,31 @@ def _load_impls(specs: list[str], subject: str) -> list[tuple[Any, str]]:
     return [(load(s, subject), s) for s in specs]
 
 
+def _subjects(spec: str) -> list[Any]:
+    """``NAME``, ``A,B`` or ``all`` -> the subjects."""
+    from conformance.subjects import SUBJECTS, get_subject
+
+    if spec.strip() == "all":
+        return list(SUBJECTS.values())
+    return [get_subject(n.strip()) for n in spec.split(",") if n.strip()] or [get_subject(spec)]
+
+
+def _json_path(path: str, subject: str, several: bool) -> str:
+    """One report per subject: ``out.json`` becomes ``out.SUBJECT.json`` when there are several."""
+    if not several:
+        return path
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.{subject}{ext or '.json'}"
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from conformance.profiles import get_profile
     from conformance.report import print_report
-    from conformance.runner import RunOptions, configure_jax, default_jobs, run
-    from conformance.subjects import get_subject
+    from conformance.runner import RunOptions, configure_jax, default_jobs, run, selected_properties
     from impl.registry import ImplementationLoadError
 
     try:
-        subject = get_subject(args.subject)
+        subjects = _subjects(args.subject)
         profile = get_profile(args.profile).with_examples(args.max_examples)
         if profile.use_database and not profile.derandomize:
             from conformance.database import open_database_cached
@@ -139,30 +162,30 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise ValueError("--max-examples must be at least 1")
         if args.timeout is not None and args.timeout <= 0:
             raise ValueError("--timeout must be positive")
+        if args.jobs is not None and args.jobs < 1:
+            raise ValueError("--jobs must be at least 1")
         if args.json:
             _prepare_output(args.json)
         configure_jax(args.x64, args.compile_cache)
-        impls = _load_impls(args.impl, subject.name)
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError("--jobs must be at least 1")
-        options = RunOptions(
-            subject,
-            profile,
-            args.strict,
-            args.x64,
-            args.timeout,
-            args.isolation,
-            tuple(args.property),
-            args.compile_cache,
-            args.jobs or default_jobs(),
-        )
-        from conformance.runner import selected_properties
-
-        props = selected_properties(options)
+        plans = []
+        for subject in subjects:
+            impls = _load_impls(args.impl, subject.name)
+            options = RunOptions(
+                subject,
+                profile,
+                args.strict,
+                args.x64,
+                args.timeout,
+                args.isolation,
+                tuple(args.property),
+                args.compile_cache,
+                args.jobs or default_jobs(),
+            )
+            plans.append((subject, impls, options, selected_properties(options)))
     except (ValueError, KeyError, ImplementationLoadError) as e:
         return _usage_error(_message(e))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    total = len(impls) * len(props)
+    total = sum(len(impls) * len(props) for _, impls, _, props in plans)
     done = [0]
     start = time.perf_counter()
 
@@ -174,16 +197,20 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)"
             )
 
-    if not args.quiet:
-        err.print(
-            f"checking {', '.join(i.name for i, _ in impls)} on {subject.name}, profile "
-            f"{profile.name} ({profile.max_examples} examples per property)"
-        )
-    report = run(impls, options, progress)
-    if args.json:
-        report.write_json(args.json)
-    print_report(report)
-    return report.exit_code()
+    codes = []
+    for subject, impls, options, _ in plans:
+        if not args.quiet:
+            err.print(
+                f"checking {', '.join(i.name for i, _ in impls)} on {subject.name}, profile "
+                f"{profile.name} ({profile.max_examples} examples per property)"
+            )
+        report = run(impls, options, progress)
+        if args.json:
+            report.write_json(_json_path(args.json, subject.name, len(plans) > 1))
+        print_report(report)
+        codes.append(report.exit_code())
+    # The most serious outcome wins: a load error, then an internal error, then a failure.
+    return next((c for c in (EXIT_USAGE, EXIT_INTERNAL, EXIT_FAILED) if c in codes), EXIT_OK)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -288,7 +315,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = {"check": cmd_check, "replay": cmd_replay, "list": cmd_list, "subjects": cmd_subjects}[
-        args.command
-    ]
+    from conformance import bench
+
+    handler = {
+        "check": cmd_check,
+        "replay": cmd_replay,
+        "list": cmd_list,
+        "subjects": cmd_subjects,
+        "bench": bench.cmd_bench,
+    }[args.command]
     return handler(args)
