@@ -1,4 +1,4 @@
-"""``python -m conformance``: check, replay, list, subjects, bench.
+"""``python -m conformance``: check, replay, list, subjects, bench, pin.
 
 Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
 implementation that could not be loaded; 3 an internal error of the suite.
@@ -76,6 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--quiet", action="store_true", help="no progress output")
     check.add_argument(
+        "--expect",
+        metavar="FILE",
+        help="your expected failures: IMPL PROPERTY [jax>=A,<B] [flax...] -- reason, one per line",
+    )
+    check.add_argument(
+        "--corpus",
+        default=None,
+        metavar="DIR",
+        help="regression corpus whose pinned cases run first (default: ./conformance-corpus if present)",
+    )
+    check.add_argument(
         "--jobs",
         type=int,
         default=None,
@@ -92,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
-    from conformance import bench
+    from conformance import bench, corpus
 
     bench.add_parser(sub)
+    corpus.add_parser(sub)
     return parser
 
 
@@ -145,10 +157,39 @@ def _json_path(path: str, subject: str, several: bool) -> str:
     return f"{stem}.{subject}{ext or '.json'}"
 
 
+def _expectations(path: str | None, loaded: set[str]) -> tuple[Any, ...]:
+    """The user's expected-failure file, with names checked against what exists."""
+    if not path:
+        return ()
+    from conformance.expectations import parse_file, unknown_names
+    from conformance.properties import PROPERTIES
+    from conformance.subjects import SUBJECTS
+    from impl.registry import discover, names
+
+    if not os.path.isfile(path):
+        raise ValueError(f"--expect {path}: no such file")
+    entries = parse_file(path)
+    discover()
+    impls = loaded | {n for s in SUBJECTS for n in names(s)}
+    problems = unknown_names(entries, impls, set(PROPERTIES), set(SUBJECTS))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return tuple(entries)
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    from conformance import corpus
+    from conformance.expectations import ExpectationFileError
     from conformance.profiles import get_profile
     from conformance.report import print_report
-    from conformance.runner import RunOptions, configure_jax, default_jobs, run, selected_properties
+    from conformance.runner import (
+        RunOptions,
+        configure_jax,
+        default_jobs,
+        run,
+        selected_properties,
+        subject_properties,
+    )
     from impl.registry import ImplementationLoadError
 
     try:
@@ -167,9 +208,16 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.json:
             _prepare_output(args.json)
         configure_jax(args.x64, args.compile_cache)
+        loaded = {s.name: _load_impls(args.impl, s.name) for s in subjects}
+        expectations = _expectations(args.expect, {i.name for pairs in loaded.values() for i, _ in pairs})
+        corpus_dir = args.corpus or corpus.DEFAULT_DIR
+        if args.corpus and not os.path.isdir(args.corpus):
+            raise ValueError(f"--corpus {args.corpus}: no such folder")
         plans = []
         for subject in subjects:
-            impls = _load_impls(args.impl, subject.name)
+            impls = loaded[subject.name]
+            for prop in subject_properties(subject, args.property):
+                corpus.load_pinned(corpus_dir, subject.name, prop, args.x64)  # a corrupt file: usage error
             options = RunOptions(
                 subject,
                 profile,
@@ -180,9 +228,11 @@ def cmd_check(args: argparse.Namespace) -> int:
                 tuple(args.property),
                 args.compile_cache,
                 args.jobs or default_jobs(),
+                corpus_dir,
+                expectations,
             )
             plans.append((subject, impls, options, selected_properties(options)))
-    except (ValueError, KeyError, ImplementationLoadError) as e:
+    except (ValueError, KeyError, ImplementationLoadError, ExpectationFileError) as e:
         return _usage_error(_message(e))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     total = sum(len(impls) * len(props) for _, impls, _, props in plans)
@@ -315,7 +365,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from conformance import bench
+    from conformance import bench, corpus
 
     handler = {
         "check": cmd_check,
@@ -323,5 +373,6 @@ def main(argv: list[str] | None = None) -> int:
         "list": cmd_list,
         "subjects": cmd_subjects,
         "bench": bench.cmd_bench,
+        "pin": corpus.cmd_pin,
     }[args.command]
     return handler(args)

@@ -55,7 +55,7 @@ PROFILES: dict[str, Profile] = {
         max_examples=30,
         derandomize=True,
         use_database=False,
-        pool=S.DEFAULT_POOL,
+        pool=S.COMPACT_POOL,
         shrink_seconds=10.0,
         edge_examples=2,
     ),

@@ -17,6 +17,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import strategies as S
+from conformance import golden as goldens
 from conformance.context import Context, PropertyFailure, usable_output
 from conformance.subjects import Args, StrategyConfig, Subject
 
@@ -30,6 +31,10 @@ class Property:
     cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]]
     #: "always", or "strict": external implementations are checked only with --strict
     external: str = "always"
+    #: cases every run checks first, whatever it draws: (subject, x64) -> cases
+    fixed: Callable[[Subject, bool], list[Case]] | None = None
+    #: whether the profile's per-edge searches apply (not for fixed, checked-in cases)
+    edges: bool = True
 
     @property
     def claim(self) -> str:
@@ -40,10 +45,12 @@ PROPERTIES: dict[str, Property] = {}
 
 
 def prop(
-    cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]], external: str = "always"
+    cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]],
+    external: str = "always",
+    fixed: Callable[[Subject, bool], list[Case]] | None = None,
 ) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
     def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
-        PROPERTIES[fn.__name__] = Property(fn.__name__, fn, cases, external)
+        PROPERTIES[fn.__name__] = Property(fn.__name__, fn, cases, external, fixed, edges=fixed is None)
         return fn
 
     return register
@@ -61,6 +68,14 @@ def ensemble_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrateg
     return st.fixed_dictionaries({"args": subject.valid_args(config, 1, 2).filter(subject.has_signal)})
 
 
+def _part_sizes(config: StrategyConfig, batch: int) -> st.SearchStrategy[int]:
+    if isinstance(config.pool, S.ShapePool):
+        sizes = [b for b in config.pool.batch if 0 < b < batch]
+        if sizes:
+            return st.sampled_from(sizes)
+    return st.integers(1, batch - 1)
+
+
 @st.composite
 def batch_edits(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
     args = draw(subject.valid_args(config, 1, 1))
@@ -68,7 +83,9 @@ def batch_edits(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Ca
     return {
         "args": args,
         "row": draw(st.integers(0, batch - 1)),
-        "split": draw(st.integers(1, batch - 1)) if batch > 1 else 0,
+        # The size of the prefix and of the suffix checked on their own: a size the
+        # run has already compiled for when the shapes come from a pool.
+        "split": draw(_part_sizes(config, batch)) if batch > 1 else 0,
         "replacement_seed": draw(st.integers(0, 2**32 - 1)),
         "permutation_seed": draw(st.integers(0, 2**32 - 1)),
     }
@@ -88,6 +105,15 @@ def repeated_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) ->
 def seed_pairs(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
     args = draw(subject.valid_args(config, 1, 1).filter(subject.has_signal))
     return {"args": args, "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64))}
+
+
+def _golden_list(subject: Subject, x64: bool = False) -> list[Case]:
+    names = goldens.case_ids(subject.name)
+    return [{"golden": i, "args": goldens.golden_args(subject.name, i)} for i in names]
+
+
+def golden_cases(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
+    return st.sampled_from(_golden_list(subject))
 
 
 def invalid_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
@@ -215,7 +241,7 @@ def batch_independence(ctx: Context, case: Case) -> None:
     if split:
         pieces += [
             (f"the prefix [:{split}]", np.arange(split)),
-            (f"the suffix [{split}:]", np.arange(split, batch)),
+            (f"the suffix [{batch - split}:]", np.arange(batch - split, batch)),
         ]
     pieces.append((f"the permutation {perm.tolist()[:12]}{'...' if batch > 12 else ''}", perm))
     for label, rows in pieces:
@@ -357,4 +383,14 @@ def invalid_input_rejected(ctx: Context, case: Case) -> None:
         raise PropertyFailure(
             f"on invalid input ({what}) raised {result.error_type}: {result.error_message!r}, "
             f"which does not name the argument {argument!r}"
+        )
+
+
+@prop(golden_cases, fixed=_golden_list)
+def golden(ctx: Context, case: Case) -> None:
+    """On checked-in cases, matches the golden values recorded for this JAX line (within the bound)."""
+    verdict = goldens.compare(ctx.subject.name, case["golden"], ctx.output(case["args"]))
+    if not verdict.matched:
+        raise PropertyFailure(
+            verdict.explanation + goldens.flag_note(), **verdict.details, matched_group=verdict.matched_group
         )

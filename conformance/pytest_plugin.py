@@ -38,6 +38,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--conformance-x64", action="store_true")
     group.addoption("--conformance-timeout", type=float, default=None)
     group.addoption("--conformance-isolation", choices=("process", "none"), default="process")
+    group.addoption("--conformance-expect", default=None, metavar="FILE", help="your expected failures")
+    group.addoption(
+        "--conformance-corpus",
+        default=None,
+        metavar="DIR",
+        help="regression corpus run first (default ./conformance-corpus if present)",
+    )
     group.addoption(
         "--conformance-compile-cache",
         default=None,
@@ -63,6 +70,8 @@ class _Session:
     """Per-pytest-session state: options, the shared oracle cache and the executors."""
 
     def __init__(self, config: pytest.Config) -> None:
+        from conformance import corpus
+        from conformance.expectations import ExpectationFileError, parse_file
         from conformance.profiles import get_profile
         from conformance.runner import RunOptions, configure_jax
         from conformance.subjects import get_subject
@@ -83,9 +92,13 @@ class _Session:
                 opt("--conformance-timeout"),
                 opt("--conformance-isolation"),
                 compile_cache=opt("--conformance-compile-cache"),
+                corpus=opt("--conformance-corpus") or corpus.DEFAULT_DIR,
+                expectations=tuple(parse_file(opt("--conformance-expect")))
+                if opt("--conformance-expect")
+                else (),
             )
             configure_jax(self.options.x64, self.options.compile_cache)
-        except (KeyError, ValueError) as e:
+        except (KeyError, ValueError, ExpectationFileError, OSError) as e:
             raise pytest.UsageError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
         self._contexts: dict[str, Any] = {}
         self._panel: Any = None
@@ -106,20 +119,28 @@ class _Session:
 
     def run(self, cell: Cell) -> Any:
         from conformance.properties import PROPERTIES
-        from conformance.runner import apply_expectation, replay_prefix, run_cell
+        from conformance.runner import (
+            apply_expectation,
+            expected_failure,
+            pinned_cases,
+            replay_prefix,
+            run_cell,
+        )
         from impl.registry import ImplementationLoadError
 
         try:
             ctx = self.context(cell)
         except ImplementationLoadError as e:
             pytest.fail(f"{cell.impl.name} could not be loaded: {e}", pytrace=False)
+        prop = PROPERTIES[cell.prop]
         result = run_cell(
             ctx,
-            PROPERTIES[cell.prop],
+            prop,
             self.options.profile,
             replay_prefix(cell.impl, self.options, cell.origin),
+            pinned_cases(self.options, prop),
         )
-        result = apply_expectation(result, dict(cell.impl.known_failures).get(cell.prop))
+        result = apply_expectation(result, expected_failure(cell.impl, cell.prop, self.options))
         if result.status == "skip":
             pytest.skip(result.message)
         if result.status == "xfail":

@@ -21,14 +21,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import Flaky, InvalidArgument, Unsatisfiable
 
-from conformance import codec
+from conformance import codec, corpus
 from conformance.compile_cache import enable as enable_compile_cache
 from conformance.context import Context, PropertyFailure, SharedCache
 from conformance.database import open_database_cached
 from conformance.executors import InProcessExecutor, WorkerExecutor
+from conformance.expectations import Expectation, installed_versions, match
 from conformance.profiles import Profile
 from conformance.properties import PROPERTIES, Case, Property
 from conformance.subjects import StrategyConfig, Subject
@@ -92,6 +93,10 @@ class RunOptions:
     compile_cache: str | None = None
     #: implementations checked at the same time (each in its own worker process)
     jobs: int = 1
+    #: the regression corpus: pinned cases run first, in every profile (None: none)
+    corpus: str | None = None
+    #: the user's expected failures (conformance.expectations)
+    expectations: tuple[Expectation, ...] = ()
 
 
 class _Tracker:
@@ -138,11 +143,18 @@ def hypothesis_settings(profile: Profile, max_examples: int | None = None) -> se
     )
 
 
-def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list[str]) -> CellResult:
+def run_cell(
+    ctx: Context,
+    prop: Property,
+    profile: Profile,
+    replay_prefix: list[str],
+    pinned: list[Case] | tuple[Case, ...] = (),
+) -> CellResult:
     """Search for a counterexample to ``prop`` on ``ctx``'s implementation.
 
-    One search over the whole domain, then (in profiles with ``edge_examples``) a
-    short search inside each edge of the domain, so every edge is reached by
+    ``pinned`` cases (the regression corpus, the property's fixed cases) run first.
+    Then one search over the whole domain, then (in profiles with ``edge_examples``)
+    a short search inside each edge of the domain, so every edge is reached by
     construction; the first failure ends the cell and is shrunk inside its search.
     """
     if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
@@ -153,12 +165,13 @@ def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list
     calls_before = ctx.calls
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
     strata: list[str | None] = [None]
-    if profile.edge_examples:
+    if profile.edge_examples and prop.edges:
         strata += list(ctx.subject.edges(config))
     status, message, edge = "pass", "", None
     try:
         for edge in strata:
-            status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker)
+            explicit = pinned if edge is None else ()
+            status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker, explicit)
             if status != "pass":
                 break
     except Exception as e:  # the suite's own fault, never the implementation's
@@ -193,7 +206,12 @@ def run_cell(ctx: Context, prop: Property, profile: Profile, replay_prefix: list
 
 
 def _search(
-    ctx: Context, prop: Property, profile: Profile, config: StrategyConfig, tracker: _Tracker
+    ctx: Context,
+    prop: Property,
+    profile: Profile,
+    config: StrategyConfig,
+    tracker: _Tracker,
+    explicit: list[Case] | tuple[Case, ...] = (),
 ) -> tuple[str, str]:
     """One Hypothesis search over ``prop``'s cases under ``config``: ``(status, message prefix)``."""
     strategy = prop.cases(ctx.subject, config)
@@ -224,6 +242,8 @@ def _search(
     examples_key = f"{ctx.subject.name}/{prop.cases.__name__}{edge}"
     examples = profile.max_examples if config.edge is None else profile.edge_examples
     test = given(case=strategy)(body)
+    for case in reversed(explicit):  # explicit examples run first, in order
+        test = example(case=case)(test)
     test = hypothesis_settings(profile, examples)(test)
     test._hypothesis_internal_database_key = db_key.encode()  # one database entry per search
     if profile.derandomize:
@@ -327,6 +347,26 @@ def subject_properties(subject: Subject, chosen: Iterable[str] = ()) -> list[str
     return list(chosen)
 
 
+def pinned_cases(options: RunOptions, prop: Property) -> list[Case]:
+    """The cases ``prop`` checks first: the regression corpus's, then the property's own fixed ones."""
+    cases: list[Case] = []
+    if options.corpus:
+        cases += corpus.load_pinned(options.corpus, options.subject.name, prop.name, options.x64)
+    if prop.fixed is not None:
+        cases += prop.fixed(options.subject, options.x64)
+    return cases
+
+
+def expected_failure(impl: Implementation, prop: str, options: RunOptions) -> str | None:
+    """Why ``impl`` is expected to break ``prop`` here: registered as a known failure, or the
+    user's expectation file for these versions; None when it is expected to hold."""
+    known = dict(impl.known_failures).get(prop)
+    if known:
+        return known
+    entry = match(options.expectations, options.subject.name, impl.name, prop, installed_versions())
+    return entry.describe() if entry else None
+
+
 def apply_expectation(cell: CellResult, reason: str | None) -> CellResult:
     """A failure that was expected becomes ``xfail`` (evidence kept); a pass becomes ``xpass``."""
     if reason is None:
@@ -381,10 +421,9 @@ def check_implementation(
     prefix = replay_prefix(impl, options, origin)
     try:
         executor.start()
-        known = dict(impl.known_failures)
         for prop in selected_properties(options):
-            cell = run_cell(ctx, prop, options.profile, prefix)
-            cell = apply_expectation(cell, known.get(prop.name))
+            cell = run_cell(ctx, prop, options.profile, prefix, pinned_cases(options, prop))
+            cell = apply_expectation(cell, expected_failure(impl, prop.name, options))
             result.properties.append(cell)
             if on_cell:
                 on_cell(impl.name, cell)

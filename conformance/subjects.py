@@ -224,6 +224,7 @@ VMAP_OVER_BATCH = Subject(
     expected=_vmap_over_batch_expected,
     edges=_vmap_over_batch_edges,
     output_shape=_shape,
+    properties=COMMON_PROPERTIES + ("golden",),
 )
 
 
@@ -269,7 +270,10 @@ VMAP_OVER_ENSEMBLE = Subject(
     edges=_vmap_over_ensemble_edges,
     output_shape=_ensemble_shape,
     output_axes=("member", "row", "feature"),
-    properties=COMMON_PROPERTIES[:-2] + ("member_independence", "distinct_members") + COMMON_PROPERTIES[-2:],
+    properties=COMMON_PROPERTIES[:-2]
+    + ("member_independence", "distinct_members")
+    + COMMON_PROPERTIES[-2:]
+    + ("golden",),
 )
 
 

@@ -43,6 +43,7 @@ from strategies.scalars import (
     spell_features,
 )
 from strategies.shapes import (
+    COMPACT_POOL,
     DEFAULT_POOL,
     FreeShapes,
     ShapePool,
@@ -54,6 +55,7 @@ from strategies.shapes import (
 
 __all__ = [
     "ARRAY_KINDS",
+    "COMPACT_POOL",
     "DEFAULT_POOL",
     "FEATURES_SPELLINGS",
     "FLOAT_DTYPES",

@@ -36,6 +36,10 @@ class ShapePool:
 
 DEFAULT_POOL = ShapePool()
 
+#: The fewest sizes that still hold every edge (B = 0, 1, 2..8, above 64; D_in = 1, above
+#: 128; features = 1, above 64; square layers): every new shape costs a compilation.
+COMPACT_POOL = ShapePool(batch=(1, 3, 0, 65), d_in=(1, 3, 129), features=(1, 3, 65), members=(1, 2, 3))
+
 
 @dataclass(frozen=True)
 class FreeShapes:

@@ -27,6 +27,7 @@ import pytest
 import impl
 from conformance import cli
 from conformance.properties import PROPERTIES
+from conformance.subjects import VMAP_OVER_BATCH
 from impl import registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -521,7 +522,7 @@ def test_plugin_passes_on_a_builtin(plugin_runs: dict[str, Any]) -> None:
     assert match, result.stdout
     assert (int(match.group(1)), int(match.group(1)) + int(match.group(2))) == (
         len(selected),
-        len(PROPERTIES),
+        len(VMAP_OVER_BATCH.properties),
     )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from conformance.context import Context
-from conformance.properties import PROPERTIES
+from conformance.subjects import VMAP_OVER_BATCH
 from tests.helpers import check
 from tests.test_strategies import all_edges, edges
 
@@ -24,14 +24,14 @@ UNREACHABLE = {
 }
 
 
-@pytest.mark.parametrize("prop", [p for p in PROPERTIES if p != "invalid_input_rejected"])
+@pytest.mark.parametrize("prop", [p for p in VMAP_OVER_BATCH.properties if p != "invalid_input_rejected"])
 def test_ci_run_calls_the_implementation_on_every_edge(prop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     seen: set[str] = set()
     call = Context.call
 
-    def recording(self: Context, args: dict[str, Any]) -> Any:
+    def recording(self: Context, args: dict[str, Any], fresh: bool = False) -> Any:
         seen.update(edges(args))
-        return call(self, args)
+        return call(self, args, fresh)
 
     monkeypatch.setattr(Context, "call", recording)
     result = check("tests.zoo.correct:float64_compute", (prop,))

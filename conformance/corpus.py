@@ -1,0 +1,400 @@
+"""The regression corpus: counterexamples pinned once, run first and always afterwards.
+
+Layout of a corpus directory (default ``conformance-corpus/`` in the current directory)::
+
+    conformance-corpus/
+      vmap_over_batch/
+        agrees_with_oracle/
+          3f9a0c1d2b4e5f60.json
+        seed_sensitivity/
+          ...
+
+One JSON file per pinned case::
+
+    {
+      "schema": "nnx-conformance/corpus/1",
+      "subject": "vmap_over_batch",
+      "property": "agrees_with_oracle",
+      "x64": false,
+      "case": {...},                  # conformance.codec's encoding: the JSON a replay's --case carries
+      "implementation": "bad",        # where it was found
+      "spec": "bad=my_impl.py:f",
+      "strict": false,
+      "message": "disagrees with the float64 oracle: ...",
+      "pinned": "2026-11-25T16:20:00+00:00",
+      "source": "report out.json" | "replay command"
+    }
+
+The file name is the first 16 hex digits of the sha256 of subject, property, x64 and
+the case: pinning the same case again finds the same file and leaves it as it is.
+
+Public API::
+
+    pin_from_report(report_path, corpus_dir) -> list[Path]
+    pin_from_replay(command, corpus_dir) -> Path
+    load_pinned(corpus_dir, subject, property, x64) -> list[Case]
+    load_entries(corpus_dir, subject, property, x64) -> list[PinnedCase]   # with where/why
+    add_parser(subparsers) / cmd_pin(args) -> int                      # `python -m conformance pin`
+
+The command: ``python -m conformance pin REPORT.json [--corpus DIR]`` pins every
+counterexample of a report; ``python -m conformance pin --replay 'COMMAND' [--corpus DIR]``
+the case of one replay command (``--replay -`` reads the command from standard input,
+which spares quoting the quotes of its ``--case``). An ``--case @path`` is read
+relative to the current directory, like the replay itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from conformance import codec
+
+Case = dict[str, Any]
+
+SCHEMA = "nnx-conformance/corpus/1"
+DEFAULT_DIR = "conformance-corpus"
+REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
+HASH_DIGITS = 16
+
+
+@dataclass(frozen=True)
+class PinResult:
+    """What one pin did: the file, and whether it is new (False: the case was pinned before)."""
+
+    path: Path
+    created: bool
+    subject: str
+    property: str
+    implementation: str
+
+
+@dataclass(frozen=True)
+class PinnedCase:
+    """A pinned case read back: the decoded case plus where it came from."""
+
+    path: Path
+    case: Case
+    implementation: str
+    message: str
+    pinned: str
+
+
+def case_hash(subject: str, property: str, x64: bool, encoded_case: Any) -> str:
+    """The short hash naming a pinned case's file (canonical JSON, keys sorted)."""
+    identity = {"subject": subject, "property": property, "x64": bool(x64), "case": encoded_case}
+    text = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_DIGITS]
+
+
+def _canonical(encoded_case: Any, what: str) -> Any:
+    """``encoded_case`` decoded and encoded again: validated, and in one canonical form."""
+    try:
+        case = codec.decode(encoded_case)
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{what}: not a recorded case: {e}") from None
+    if not isinstance(case, dict):
+        raise ValueError(f"{what}: not a recorded case: a case is a dict, got {type(case).__name__}")
+    return codec.encode(case)
+
+
+def pin(
+    corpus_dir: str | os.PathLike[str],
+    subject: str,
+    property: str,
+    x64: bool,
+    encoded_case: Any,
+    *,
+    implementation: str = "",
+    spec: str = "",
+    strict: bool = False,
+    message: str = "",
+    source: str = "",
+) -> PinResult:
+    """Pin one codec-encoded case under ``corpus_dir``; an existing pin of it is left untouched."""
+    for label, name in (("subject", subject), ("property", property)):
+        if not name or not name.isidentifier():
+            raise ValueError(f"cannot pin a case with {label} {name!r}: not a name")
+    case = _canonical(encoded_case, f"{subject}/{property}")
+    folder = Path(corpus_dir) / subject / property
+    path = folder / f"{case_hash(subject, property, x64, case)}.json"
+    if path.exists():
+        return PinResult(path, False, subject, property, implementation)
+    folder.mkdir(parents=True, exist_ok=True)
+    entry = {
+        "schema": SCHEMA,
+        "subject": subject,
+        "property": property,
+        "x64": bool(x64),
+        "case": case,
+        "implementation": implementation,
+        "spec": spec,
+        "strict": bool(strict),
+        "message": message,
+        "pinned": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": source,
+    }
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(entry, indent=2) + "\n")
+    try:
+        os.link(tmp, path)  # fails if someone pinned the same case meanwhile: keep theirs
+        created = True
+    except FileExistsError:
+        created = False
+    finally:
+        tmp.unlink()
+    return PinResult(path, created, subject, property, implementation)
+
+
+# --------------------------------------------------------------------------- from a JSON report
+
+
+def _pin_report(report_path: str | os.PathLike[str], corpus_dir: str | os.PathLike[str]) -> list[PinResult]:
+    name = os.fspath(report_path)
+    try:
+        with open(name) as f:
+            report = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{name}: not a JSON report: {e}") from None
+    if not isinstance(report, dict) or not str(report.get("schema", "")).startswith(REPORT_SCHEMA_PREFIX):
+        raise ValueError(f"{name}: not a conformance JSON report (no schema {REPORT_SCHEMA_PREFIX}N)")
+    if "subject" not in report:
+        raise ValueError(f"{name}: the report names no subject")
+    subject, x64, strict = (
+        report["subject"],
+        bool(report.get("x64", False)),
+        bool(report.get("strict", False)),
+    )
+    results: list[PinResult] = []
+    for impl in report.get("implementations", []):
+        for cell in impl.get("properties", []):
+            example = cell.get("counterexample") or {}
+            if "case" not in example:
+                continue
+            prop = cell.get("property") or cell.get("name")
+            results.append(
+                pin(
+                    corpus_dir,
+                    subject,
+                    prop,
+                    x64,
+                    example["case"],
+                    implementation=impl.get("name", ""),
+                    spec=impl.get("spec", ""),
+                    strict=strict,
+                    message=cell.get("message", ""),
+                    source=f"report {name}",
+                )
+            )
+    return results
+
+
+def pin_from_report(report_path: str | os.PathLike[str], corpus_dir: str | os.PathLike[str]) -> list[Path]:
+    """Pin every counterexample of a JSON report (``check --json``); the files, each once, in order.
+
+    ``ValueError`` for a file that is not a report, ``OSError`` for one that cannot be read.
+    """
+    paths: list[Path] = []
+    for r in _pin_report(report_path, corpus_dir):
+        if r.path not in paths:
+            paths.append(r.path)
+    return paths
+
+
+# --------------------------------------------------------------------------- from a replay command
+
+
+class _ReplayParser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ValueError(f"not a replay command: {message}")
+
+
+def _replay_parser() -> argparse.ArgumentParser:
+    p = _ReplayParser(prog="replay", add_help=False)
+    p.add_argument("--subject", default="vmap_over_batch")
+    p.add_argument("--impl", default=None)
+    p.add_argument("--property", default=None)
+    p.add_argument("--case", default=None)
+    p.add_argument("--x64", action="store_true")
+    p.add_argument("--strict", action="store_true")
+    return p
+
+
+def _impl_name(spec: str) -> str:
+    """The name a spec is shown under (as ``impl.registry.load`` names it)."""
+    if "=" in spec:
+        return spec.partition("=")[0].strip()
+    if ":" in spec:
+        return spec.rpartition(":")[2].rsplit(".", 1)[-1]
+    return spec
+
+
+def _pin_replay(command: str, corpus_dir: str | os.PathLike[str], message: str = "") -> PinResult:
+    try:
+        tokens = shlex.split(command)
+    except ValueError as e:
+        raise ValueError(f"not a replay command: {e}") from None
+    if "replay" not in tokens:
+        raise ValueError(
+            "not a replay command: expected '... -m conformance replay --subject S --impl I ...'"
+        )
+    args, _ = _replay_parser().parse_known_args(tokens[tokens.index("replay") + 1 :])
+    missing = [f"--{k}" for k in ("impl", "property", "case") if getattr(args, k) is None]
+    if missing:
+        raise ValueError(f"not a replay command: missing {', '.join(missing)}")
+    text = args.case
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).read_text()
+        except OSError as e:
+            raise ValueError(f"--case {args.case}: cannot read the case file: {e.strerror}") from None
+    try:
+        encoded = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"--case is not JSON: {e}") from None
+    return pin(
+        corpus_dir,
+        args.subject,
+        args.property,
+        args.x64,
+        encoded,
+        implementation=_impl_name(args.impl),
+        spec=args.impl,
+        strict=args.strict,
+        message=message,
+        source="replay command",
+    )
+
+
+def pin_from_replay(command: str, corpus_dir: str | os.PathLike[str]) -> Path:
+    """Pin the case of a replay command line (``--case JSON`` or ``--case @file``); its file.
+
+    ``ValueError`` naming what is wrong for a line that is not a replay command.
+    """
+    return _pin_replay(command, corpus_dir).path
+
+
+# --------------------------------------------------------------------------- reading back
+
+
+def _read_entry(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: corrupt corpus entry: {e}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise ValueError(f"{path}: corrupt corpus entry: not of schema {SCHEMA}")
+    for key in ("subject", "property", "x64", "case"):
+        if key not in data:
+            raise ValueError(f"{path}: corrupt corpus entry: no {key!r}")
+    return data
+
+
+def load_entries(
+    corpus_dir: str | os.PathLike[str], subject: str, property: str, x64: bool
+) -> list[PinnedCase]:
+    """The pinned cases of ``subject``/``property`` for this x64 setting, sorted by file name.
+
+    Empty when the directory does not exist; ``ValueError`` naming the file for a corrupt one.
+    """
+    folder = Path(corpus_dir) / subject / property
+    if not folder.is_dir():
+        return []
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        data = _read_entry(path)
+        if (data["subject"], data["property"]) != (subject, property):
+            raise ValueError(
+                f"{path}: corrupt corpus entry: it is for {data['subject']}/{data['property']} "
+                f"but lies in {subject}/{property}"
+            )
+        if bool(data["x64"]) != bool(x64):
+            continue
+        try:
+            case = codec.decode(data["case"])
+        except ValueError as e:
+            raise ValueError(f"{path}: corrupt corpus entry: {e}") from None
+        if not isinstance(case, dict):
+            raise ValueError(f"{path}: corrupt corpus entry: the case is not a dict")
+        out.append(
+            PinnedCase(
+                path,
+                case,
+                str(data.get("implementation", "")),
+                str(data.get("message", "")),
+                str(data.get("pinned", "")),
+            )
+        )
+    return out
+
+
+def load_pinned(corpus_dir: str | os.PathLike[str], subject: str, property: str, x64: bool) -> list[Case]:
+    """The decoded pinned cases (see :func:`load_entries`), ready for ``hypothesis.example(case=...)``."""
+    return [e.case for e in load_entries(corpus_dir, subject, property, x64)]
+
+
+# --------------------------------------------------------------------------- the `pin` command
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``pin`` to the subparsers ``sub`` of ``python -m conformance``; returns the parser."""
+    p = sub.add_parser(
+        "pin",
+        help="pin counterexamples into the regression corpus (they then run first, in every profile)",
+        description="Pin every counterexample of a JSON report, or the case of one replay command, "
+        "into the regression corpus.",
+    )
+    p.add_argument("report", nargs="?", metavar="REPORT.json", help="a report written by check --json")
+    p.add_argument(
+        "--replay",
+        metavar="COMMAND",
+        help="a replay command line, quoted as one argument; '-' reads it from standard input",
+    )
+    p.add_argument(
+        "--corpus", default=DEFAULT_DIR, metavar="DIR", help=f"the corpus directory (default {DEFAULT_DIR})"
+    )
+    return p
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    """Run ``pin``: 0 on success (also when nothing was new), 2 for bad input."""
+    corpus_dir = getattr(args, "corpus", None) or DEFAULT_DIR
+    if (args.report is None) == (args.replay is None):
+        print("error: pin takes a REPORT.json or --replay 'COMMAND' (one of them)", file=sys.stderr)
+        return 2
+    try:
+        if args.report is not None:
+            results = _pin_report(args.report, corpus_dir)
+            source = args.report
+        else:
+            command = sys.stdin.read() if args.replay == "-" else args.replay
+            results = [_pin_replay(command, corpus_dir)]
+            source = "the replay command"
+    except OSError as e:
+        print(f"error: {e.filename or args.report}: {e.strerror}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not results:
+        print(f"no counterexample in {source}: nothing to pin")
+        return 0
+    seen: set[Path] = set()
+    for r in results:
+        if r.path in seen:
+            continue
+        seen.add(r.path)
+        what = "pinned" if r.created else "already pinned"
+        found = f", found on {r.implementation}" if r.implementation else ""
+        print(f"{what} {r.subject}/{r.property}{found}: {r.path}")
+    new = sum(1 for r in results if r.created)
+    print(f"{new} new, {len(seen) - new} already pinned, in {corpus_dir}")
+    return 0

@@ -1,0 +1,301 @@
+"""``conformance.corpus``: counterexamples pinned from a report or a replay command, read back first.
+
+A pinned case comes back exactly (codec round trip), once per case however often it
+is pinned, filtered by subject, property and x64; a corrupt file is an error that
+names it; and pinned cases given to Hypothesis as explicit examples run before any
+generated one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import Phase, example, given, settings
+from hypothesis import strategies as st
+
+from conformance import codec, corpus
+from conformance.runner import CellResult, ImplResult, RunReport, replay_command
+from strategies.kinds import KindedArray
+
+SUBJECT = "vmap_over_batch"
+
+
+def case_of(seed: int, values: list[list[float]], dtype: str = "float32", features: int = 1) -> dict:
+    x = KindedArray(np.asarray(values, dtype=dtype), "numpy_fortran", "ordinary")
+    return {"args": {"seed": seed, "x_batch": x, "features": features}}
+
+
+def failing_cell(prop: str, case: dict, status: str = "fail") -> CellResult:
+    return CellResult(
+        prop,
+        f"the claim of {prop}",
+        status,
+        examples=3,
+        message=f"{prop} broke",
+        counterexample={"summary": {}, "details": {}, "case": codec.encode(case), "edge": None},
+        replay=f"python -m conformance replay --property {prop} --case ...",
+    )
+
+
+def write_report(path: Path, cells_by_impl: dict[str, list[CellResult]], x64: bool = False) -> Path:
+    impls = [ImplResult(name, f"{name}=my_impl.py:f", False, cells) for name, cells in cells_by_impl.items()]
+    report = RunReport(SUBJECT, "ci", False, x64, {"jax": "0.10.2"}, 1.0, impls, "sig")
+    report.write_json(str(path))
+    return path
+
+
+def same(a: object, b: object) -> bool:
+    return codec.dumps(a) == codec.dumps(b)
+
+
+A = case_of(0, [[0.25]])
+B = case_of(2**32 + 7, [[1.0, -2.0], [0.5, 3.0]], "bfloat16", features=3)
+
+
+def test_pin_from_report_writes_one_file_per_counterexample(tmp_path: Path) -> None:
+    report = write_report(
+        tmp_path / "report.json",
+        {
+            "bad": [
+                failing_cell("agrees_with_oracle", A),
+                CellResult("output_contract", "claim", "pass", examples=10),
+                CellResult("inputs_untouched", "claim", "error", message="internal error"),
+                failing_cell("seed_sensitivity", B, status="xfail"),
+            ],
+        },
+    )
+    root = tmp_path / "corpus"
+    paths = corpus.pin_from_report(report, root)
+    assert len(paths) == 2
+    oracle, seeds = paths
+    assert oracle.parent == root / SUBJECT / "agrees_with_oracle"
+    assert seeds.parent == root / SUBJECT / "seed_sensitivity"
+    assert len(oracle.stem) == corpus.HASH_DIGITS and oracle.suffix == ".json"
+    entry = json.loads(oracle.read_text())
+    assert entry["schema"] == corpus.SCHEMA
+    assert (entry["subject"], entry["property"], entry["x64"]) == (SUBJECT, "agrees_with_oracle", False)
+    assert entry["implementation"] == "bad" and entry["spec"] == "bad=my_impl.py:f"
+    assert entry["message"] == "agrees_with_oracle broke"
+    assert entry["pinned"][:2] == "20" and entry["source"] == f"report {report}"
+    # the case is the codec's encoding: the JSON a replay command's --case carries
+    assert entry["case"] == json.loads(codec.dumps(A))
+    (back,) = corpus.load_pinned(root, SUBJECT, "agrees_with_oracle", False)
+    assert same(back, A)
+    assert back["args"]["x_batch"].kind == "numpy_fortran"
+    assert type(back["args"]["seed"]) is int
+
+
+def test_pinning_again_finds_the_same_file_and_leaves_it(tmp_path: Path) -> None:
+    report = write_report(
+        tmp_path / "report.json",
+        {"bad": [failing_cell("agrees_with_oracle", A)], "worse": [failing_cell("agrees_with_oracle", A)]},
+    )
+    root = tmp_path / "corpus"
+    first = corpus.pin_from_report(report, root)
+    assert len(first) == 1  # the same case on two implementations: one pin
+    before = first[0].read_text()
+    assert corpus.pin_from_report(report, root) == first
+    assert first[0].read_text() == before  # not rewritten: same date, same implementation
+    assert json.loads(before)["implementation"] == "bad"
+    assert len(list(root.rglob("*.json"))) == 1
+
+
+def test_pin_from_replay_inline_and_from_a_case_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CONFORMANCE_CASE_DIR", str(tmp_path / "cases"))
+    root = tmp_path / "corpus"
+    prefix = ["python", "-m", "conformance", "replay", "--subject", SUBJECT, "--impl", "bad=my_impl.py:f"]
+    inline = replay_command(prefix, "agrees_with_oracle", A)
+    assert "--case @" not in inline
+    path = corpus.pin_from_replay(inline, root)
+    entry = json.loads(path.read_text())
+    assert entry["implementation"] == "bad" and entry["spec"] == "bad=my_impl.py:f"
+    assert entry["x64"] is False and entry["source"] == "replay command"
+    assert same(corpus.load_pinned(root, SUBJECT, "agrees_with_oracle", False)[0], A)
+
+    big = case_of(5, np.linspace(-1, 1, 2000).reshape(10, 200).tolist())
+    from_file = replay_command([*prefix, "--x64", "--strict"], "batch_independence", big)
+    assert "--case @" in from_file
+    path = corpus.pin_from_replay(from_file, root)
+    entry = json.loads(path.read_text())
+    assert entry["x64"] is True and entry["strict"] is True
+    assert corpus.load_pinned(root, SUBJECT, "batch_independence", False) == []
+    (back,) = corpus.load_pinned(root, SUBJECT, "batch_independence", True)
+    assert same(back, big)
+
+
+def test_a_case_pinned_from_a_report_and_from_its_replay_is_one_pin(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    (from_report,) = corpus.pin_from_report(
+        write_report(tmp_path / "r.json", {"bad": [failing_cell("agrees_with_oracle", B)]}), root
+    )
+    command = replay_command(
+        ["/usr/bin/python3", "-m", "conformance", "replay", "--subject", SUBJECT, "--impl", "other_impl"],
+        "agrees_with_oracle",
+        B,
+    )
+    assert corpus.pin_from_replay(command, root) == from_report
+    # x64 is part of a pin's identity
+    x64_report = write_report(
+        tmp_path / "r64.json", {"bad": [failing_cell("agrees_with_oracle", B)]}, x64=True
+    )
+    (other,) = corpus.pin_from_report(x64_report, root)
+    assert other != from_report
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("python -m conformance check --impl x", "not a replay command"),
+        ("python -m conformance replay --impl x --property p", "missing --case"),
+        ("python -m conformance replay --property p --case '{}'", "missing --impl"),
+        ("python -m conformance replay --impl x --property p --case 'not json'", "--case is not JSON"),
+        ("python -m conformance replay --impl x --property p --case '{\"oops\": 1}'", "not a recorded case"),
+        ('python -m conformance replay --impl x --property p --case \'{"int": "1"}\'', "a case is a dict"),
+        ("python -m conformance replay --impl x --property p --case @/nonexistent/c.json", "cannot read"),
+        ("python -m conformance replay --impl x --property 'a b' --case '{\"int\": \"1\"}'", "not a name"),
+        ("python -m conformance replay --impl 'x", "not a replay command"),
+    ],
+)
+def test_a_bad_replay_command_is_a_value_error(tmp_path: Path, command: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        corpus.pin_from_replay(command, tmp_path)
+    assert not any(tmp_path.rglob("*.json"))
+
+
+def test_load_filters_by_subject_property_and_x64_and_sorts_by_file(tmp_path: Path) -> None:
+    root = tmp_path / "corpus"
+    cases = [case_of(s, [[float(s)]]) for s in range(6)]
+    for c in cases:
+        corpus.pin(root, SUBJECT, "agrees_with_oracle", False, codec.encode(c))
+    corpus.pin(root, SUBJECT, "agrees_with_oracle", True, codec.encode(case_of(99, [[1.0]])))
+    corpus.pin(root, SUBJECT, "seed_sensitivity", False, codec.encode(case_of(98, [[1.0]])))
+    corpus.pin(root, "vmap_over_ensemble", "agrees_with_oracle", False, codec.encode(case_of(97, [[1.0]])))
+    entries = corpus.load_entries(root, SUBJECT, "agrees_with_oracle", False)
+    assert [e.path.name for e in entries] == sorted(e.path.name for e in entries)
+    assert sorted(e.case["args"]["seed"] for e in entries) == list(range(6))
+    again = corpus.load_pinned(root, SUBJECT, "agrees_with_oracle", False)
+    assert [codec.dumps(c) for c in again] == [codec.dumps(e.case) for e in entries]
+    assert [c["args"]["seed"] for c in corpus.load_pinned(root, SUBJECT, "agrees_with_oracle", True)] == [99]
+    assert [c["args"]["seed"] for c in corpus.load_pinned(root, SUBJECT, "seed_sensitivity", False)] == [98]
+    assert corpus.load_pinned(root, SUBJECT, "output_contract", False) == []
+    assert corpus.load_pinned(tmp_path / "no-such-dir", SUBJECT, "agrees_with_oracle", False) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "corrupt corpus entry"),
+        ('{"schema": "something else"}', "not of schema"),
+        (
+            json.dumps({"schema": corpus.SCHEMA, "subject": SUBJECT, "property": "p", "x64": False}),
+            "no 'case'",
+        ),
+        (
+            json.dumps(
+                {"schema": corpus.SCHEMA, "subject": SUBJECT, "property": "p", "x64": False, "case": {}}
+            ),
+            "not an encoded value",
+        ),
+        (
+            json.dumps(
+                {"schema": corpus.SCHEMA, "subject": "other", "property": "p", "x64": False, "case": {}}
+            ),
+            "it is for other/p but lies in vmap_over_batch/p",
+        ),
+    ],
+)
+def test_a_corrupt_file_is_a_value_error_naming_it(tmp_path: Path, content: str, message: str) -> None:
+    folder = tmp_path / SUBJECT / "p"
+    folder.mkdir(parents=True)
+    bad = folder / "0123456789abcdef.json"
+    bad.write_text(content)
+    with pytest.raises(ValueError, match=message) as info:
+        corpus.load_pinned(tmp_path, SUBJECT, "p", False)
+    assert str(info.value).startswith(f"{bad}: ")
+
+
+def test_a_report_that_is_not_one_is_a_value_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "other"}')
+    with pytest.raises(ValueError, match="not a conformance JSON report"):
+        corpus.pin_from_report(bad, tmp_path)
+    bad.write_text("[1, 2")
+    with pytest.raises(ValueError, match="not a JSON report"):
+        corpus.pin_from_report(bad, tmp_path)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m conformance")
+    sub = p.add_subparsers(dest="command", required=True)
+    corpus.add_parser(sub)
+    return p
+
+
+def test_the_pin_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = write_report(tmp_path / "report.json", {"bad": [failing_cell("agrees_with_oracle", A)]})
+    args = parser().parse_args(["pin", str(report), "--corpus", "pins"])
+    assert corpus.cmd_pin(args) == 0
+    out = capsys.readouterr().out
+    assert f"pinned {SUBJECT}/agrees_with_oracle, found on bad: pins/{SUBJECT}/agrees_with_oracle/" in out
+    assert "1 new, 0 already pinned, in pins" in out
+    assert corpus.cmd_pin(args) == 0
+    assert "already pinned" in capsys.readouterr().out
+
+    command = replay_command(
+        ["python", "-m", "conformance", "replay", "--subject", SUBJECT, "--impl", "nnx_vmap"],
+        "output_contract",
+        B,
+    )
+    assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", command])) == 0  # default corpus dir
+    assert f"{corpus.DEFAULT_DIR}/{SUBJECT}/output_contract/" in capsys.readouterr().out
+    assert len(corpus.load_pinned(corpus.DEFAULT_DIR, SUBJECT, "output_contract", False)) == 1
+
+    monkeypatch.setattr(
+        "sys.stdin", io.StringIO(command.replace("output_contract", "seed_determinism") + "\n")
+    )
+    assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", "-"])) == 0
+    assert f"pinned {SUBJECT}/seed_determinism, found on nnx_vmap" in capsys.readouterr().out
+
+    empty = write_report(tmp_path / "empty.json", {"good": [CellResult("output_contract", "c", "pass")]})
+    assert corpus.cmd_pin(parser().parse_args(["pin", str(empty)])) == 0
+    assert "nothing to pin" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["pin"], ["pin", "r.json", "--replay", "x"], ["pin", "missing.json"], ["pin", "--replay", "ls -l"]],
+)
+def test_the_pin_command_refuses_bad_input_with_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert corpus.cmd_pin(parser().parse_args(argv)) == 2
+    assert capsys.readouterr().err.startswith("error: ")
+
+
+def test_pinned_cases_as_explicit_examples_run_first(tmp_path: Path) -> None:
+    """The runner's recipe: ``example(case=c)`` for each pinned case, applied in reverse order."""
+    root = tmp_path / "corpus"
+    for s in (3, 1, 2):
+        corpus.pin(root, SUBJECT, "p", False, codec.encode({"seed": s}))
+    pinned = corpus.load_pinned(root, SUBJECT, "p", False)
+    seen: list[dict] = []
+
+    def body(case: dict) -> None:
+        seen.append(case)
+
+    test = given(case=st.fixed_dictionaries({"seed": st.integers(100, 200)}))(body)
+    for case in reversed(pinned):
+        test = example(case=case)(test)
+    settings(max_examples=5, database=None, phases=[Phase.explicit, Phase.generate], derandomize=True)(test)()
+    assert seen[: len(pinned)] == pinned
+    assert all(100 <= c["seed"] <= 200 for c in seen[len(pinned) :])

@@ -1,0 +1,325 @@
+"""``conformance.golden``: checked-in fingerprints per JAX line group, and why numbers move.
+
+The built-in matches the golden of the running group; the same built-in run with
+``jax_threefry_partitionable`` (or ``jax_enable_x64``) flipped matches another group,
+and the verdict names that group and the cause; a correct implementation that is not
+bitwise the reference passes; an output far outside the bound matches no group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from conformance import golden
+from conformance.subjects import get_subject
+from impl.registry import get as get_impl
+
+SUBJECT = "vmap_over_batch"
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Computes the reference built-in's output of every golden case in a fresh process
+#: (the environment decides the group) and saves them to the .npz named by argv[1].
+CHILD = """
+import sys, numpy as np
+from conformance import golden
+from conformance.subjects import get_subject
+from impl.registry import get
+subject = sys.argv[2]
+spec = golden.GOLDEN_SUBJECTS[subject]
+ordered = get_subject(subject).ordered
+ref = get(spec.reference, subject)
+outs = {}
+for c in spec.cases:
+    args = [v.materialize() if hasattr(v, "materialize") else v for v in ordered(c.args).values()]
+    outs[c.id] = np.asarray(ref(*args))
+np.savez(sys.argv[1], group=np.array(golden.process_group()), **outs)
+"""
+
+
+def run_reference(subject: str, case_id: str) -> np.ndarray:
+    subj = get_subject(subject)
+    args = subj.ordered(golden.golden_args(subject, case_id))
+    ref = get_impl(golden.GOLDEN_SUBJECTS[subject].reference, subject)
+    return np.asarray(ref(*[v.materialize() if hasattr(v, "materialize") else v for v in args.values()]))
+
+
+def outputs_in_subprocess(tmp_path: Path, subject: str, **env: str) -> tuple[str, dict[str, np.ndarray]]:
+    out = tmp_path / "outputs.npz"
+    full_env = {**os.environ, "JAX_PLATFORMS": "cpu", **env}
+    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(out), subject],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with np.load(out) as data:
+        group = str(data["group"])
+        return group, {k: data[k] for k in data.files if k != "group"}
+
+
+def flipped(group: str, switch: str) -> golden.Group:
+    g = golden.GROUPS_BY_NAME[group]
+    p, x = g.threefry_partitionable, g.x64
+    if switch == "threefry":
+        p = not p
+    else:
+        x = not x
+    return golden.GROUPS_BY_NAME[golden._group_name(p, x)]
+
+
+def same_jax_as_goldens(subject: str) -> bool:
+    return golden.load_goldens(subject).raw["generated_with"]["jax"] == jax.__version__
+
+
+# --------------------------------------------------------------------------- the table and the file
+
+
+def test_every_subject_in_the_table_has_a_checked_in_golden_that_fits_it() -> None:
+    for subject, spec in golden.GOLDEN_SUBJECTS.items():
+        ids = golden.case_ids(subject)
+        assert len(ids) == len(set(ids)), f"{subject}: duplicate case ids"
+        goldens = golden.load_goldens(subject)  # raises GoldenError when stale
+        assert set(goldens.groups) == set(golden.GROUPS_BY_NAME)
+        for group in goldens.groups.values():
+            assert set(group) == set(ids)
+        assert spec.subject == subject
+
+
+def test_the_cases_cover_the_seeds_shapes_and_dtypes() -> None:
+    cases = golden.GOLDEN_SUBJECTS[SUBJECT].cases
+    seeds = {c.args["seed"] for c in cases}
+    assert {0, 1, 2**31 - 1, 2**32 + 7, -1, -(2**40), 2**63 - 1} <= seeds
+    shapes = {(c.args["x_batch"].shape, c.args["features"]) for c in cases}
+    assert {((1, 1), 1), ((2, 3), 4), ((3, 16), 5), ((5, 129), 2)} <= shapes
+    assert {c.args["x_batch"].dtype.name for c in cases} == {"float32", "bfloat16", "float16"}
+    assert "float32_1x1to1_seed0" in golden.case_ids(SUBJECT)  # ids are stable names
+    # the args are what the suite hands over, and the subject's oracle accepts them
+    args = golden.golden_args(SUBJECT, "float32_1x1to1_seed0")
+    assert set(args) == {"seed", "x_batch", "features"}
+    expected = get_subject(SUBJECT).expected(args, False)
+    assert expected.value.shape == expected.bound.shape == (1,)
+
+
+def test_golden_values_are_deterministic_and_exact_in_float32() -> None:
+    a = golden.golden_values((3, 5), "float32", "stream")
+    b = golden.golden_values((3, 5), "float32", "stream")
+    assert a.tobytes() == b.tobytes()
+    assert np.all(a.astype(np.float64) * 2**18 == np.round(a.astype(np.float64) * 2**18))
+    assert not np.array_equal(a, golden.golden_values((3, 5), "float32", "other"))
+
+
+# --------------------------------------------------------------------------- the built-in, here
+
+
+@pytest.mark.parametrize("subject", list(golden.GOLDEN_SUBJECTS))
+def test_the_builtin_matches_the_golden_of_the_running_group(subject: str) -> None:
+    group = golden.current_group()
+    bitwise = []
+    for case_id in golden.case_ids(subject):
+        verdict = golden.compare(subject, case_id, run_reference(subject, case_id))
+        assert verdict.matched, verdict.explanation
+        assert verdict.group == group and verdict.matched_group is None
+        assert group in verdict.groups_within
+        bitwise.append(verdict.bitwise)
+    if same_jax_as_goldens(subject):
+        # Bitwise identity is information (it depends on the kernels of the jaxlib and
+        # the machine); with the jax that made the goldens, on this machine, it holds.
+        assert all(bitwise)
+
+
+def test_a_correct_implementation_that_is_not_bitwise_the_reference_passes() -> None:
+    """float64 arithmetic rounded once to float32: another rounding, same bound."""
+    verdicts = []
+    for case_id in golden.case_ids(SUBJECT):
+        args = golden.golden_args(SUBJECT, case_id)
+        x = args["x_batch"].values.astype(np.float64)
+        layer = nnx.Linear(x.shape[1], args["features"], rngs=nnx.Rngs(args["seed"]))
+        kernel = np.asarray(layer.kernel[...], dtype=np.float64)
+        bias = np.asarray(layer.bias[...], dtype=np.float64)
+        out = (x @ kernel + bias).astype(np.float32).reshape(-1)
+        verdict = golden.compare(SUBJECT, case_id, out)
+        assert verdict.matched, verdict.explanation
+        verdicts.append(verdict)
+    differing = [v for v in verdicts if not v.bitwise]
+    assert differing, "float64-then-cast should differ from the float32 reference somewhere"
+    assert "not bitwise identical to the golden reference nnx_vmap" in differing[0].explanation
+
+
+def test_parameters_a_few_ulps_off_still_match() -> None:
+    """Between jax lines a parameter may differ by 1-2 ulps; even for D_in = 1 that is no mismatch."""
+    for case_id in ("float32_1x1to1_seed0", "float32_2x3to4_seed2147483647"):
+        args = golden.golden_args(SUBJECT, case_id)
+        x = args["x_batch"].values.astype(np.float64)
+        layer = nnx.Linear(x.shape[1], args["features"], rngs=nnx.Rngs(args["seed"]))
+        kernel = np.asarray(layer.kernel[...])
+        for _ in range(golden.PARAM_ULPS):
+            kernel = np.nextafter(kernel, np.float32(np.inf) * np.sign(kernel))
+        out = (x @ kernel.astype(np.float64)).astype(np.float32).reshape(-1)
+        verdict = golden.compare(SUBJECT, case_id, out)
+        assert verdict.matched and not verdict.bitwise, verdict.explanation
+
+
+def test_an_output_far_outside_the_bound_matches_no_group() -> None:
+    case_id = "float32_3x16to5_seed1"
+    out = run_reference(SUBJECT, case_id).copy()
+    out[7] += np.float32(1e-2) * (1 + abs(out[7]))
+    verdict = golden.compare(SUBJECT, case_id, out)
+    assert not verdict.matched and not verdict.bitwise
+    assert verdict.matched_group is None and verdict.groups_within == ()
+    assert verdict.details["index"] == 7 and verdict.details["mismatches"] == 1
+    assert verdict.details["location"] == "row 1, feature 2"
+    assert "matches the golden of no group" in verdict.explanation
+    assert "index 7 (row 1, feature 2)" in verdict.explanation
+
+
+def test_wrong_shapes_and_nan_do_not_match() -> None:
+    case_id = "float32_2x3to4_seed2147483647"
+    out = run_reference(SUBJECT, case_id)
+    short = golden.compare(SUBJECT, case_id, out[:-1])
+    assert not short.matched and "returned shape (7,), the golden has (8,)" in short.explanation
+    nan = out.copy()
+    nan[0] = np.nan
+    assert not golden.compare(SUBJECT, case_id, nan).matched
+
+
+def test_unknown_case_group_or_subject_is_a_golden_error() -> None:
+    with pytest.raises(golden.GoldenError, match="no golden case"):
+        golden.compare(SUBJECT, "nope", np.zeros(1))
+    with pytest.raises(golden.GoldenError, match="unknown group"):
+        golden.compare(SUBJECT, "float32_1x1to1_seed0", np.zeros(1), group="x128")
+    with pytest.raises(golden.GoldenError, match="no golden cases for subject"):
+        golden.case_ids("vmap_nowhere")
+    assert not golden.has_goldens("vmap_nowhere")
+    assert golden.has_goldens(SUBJECT)
+
+
+def test_a_missing_or_stale_golden_file_says_to_regenerate(tmp_path: Path) -> None:
+    with pytest.raises(golden.GoldenError, match="--regenerate"):
+        golden.compare(SUBJECT, "float32_1x1to1_seed0", np.zeros(1), directory=tmp_path)
+    data = json.loads(golden.golden_path(SUBJECT).read_text())
+    data["cases"]["float32_1x1to1_seed0"]["args"]["dict"]["seed"] = {"int": "5"}
+    golden.golden_path(SUBJECT, tmp_path).write_text(json.dumps(data))
+    with pytest.raises(golden.GoldenError, match="arguments of case float32_1x1to1_seed0 changed"):
+        golden.compare(SUBJECT, "float32_1x1to1_seed0", np.zeros(1), directory=tmp_path)
+
+
+# --------------------------------------------------------------------------- the other groups
+
+
+def test_with_threefry_flipped_the_builtin_matches_the_other_group_and_names_the_cause(
+    tmp_path: Path,
+) -> None:
+    here = golden.current_group()
+    other = flipped(here, "threefry")
+    child_group, outputs = outputs_in_subprocess(
+        tmp_path, SUBJECT, JAX_THREEFRY_PARTITIONABLE=other.env["JAX_THREEFRY_PARTITIONABLE"]
+    )
+    assert child_group == other.name
+    for case_id, out in outputs.items():
+        verdict = golden.compare(SUBJECT, case_id, out, group=here)
+        assert not verdict.matched and not verdict.bitwise, case_id
+        assert verdict.matched_group == other.name, verdict.explanation
+        assert verdict.causes == ("threefry",)
+        assert f"matches the golden of group {other.name} instead of {here}" in verdict.explanation
+        assert (
+            "jax_threefry_partitionable changed (False before jax 0.5.0, True since)" in verdict.explanation
+        )
+        assert f"JAX_THREEFRY_PARTITIONABLE={other.env['JAX_THREEFRY_PARTITIONABLE']}" in verdict.explanation
+        # and against its own group it is the golden
+        assert golden.compare(SUBJECT, case_id, out, group=other.name).matched
+
+
+def test_with_x64_flipped_only_seeds_outside_uint32_move(tmp_path: Path) -> None:
+    here = golden.current_group()
+    other = flipped(here, "x64")
+    child_group, outputs = outputs_in_subprocess(
+        tmp_path, SUBJECT, JAX_ENABLE_X64=other.env["JAX_ENABLE_X64"]
+    )
+    assert child_group == other.name
+    moved = 0
+    for case_id, out in outputs.items():
+        seed = golden.golden_args(SUBJECT, case_id)["seed"]
+        verdict = golden.compare(SUBJECT, case_id, out, group=here)
+        if 0 <= seed < 2**32:
+            assert verdict.matched, verdict.explanation  # nnx.Rngs reads the same key either way
+            continue
+        moved += 1
+        assert not verdict.matched
+        assert verdict.matched_group == other.name and verdict.causes == ("x64",)
+        assert "modulo 2**32" in verdict.explanation
+    assert moved == 4 * 4  # seeds 2**32 + 7, -1, -(2**40), 2**63 - 1 on four shapes
+
+
+def test_a_regeneration_subprocess_reproduces_the_checked_in_group(tmp_path: Path) -> None:
+    """The plumbing of ``--regenerate``: env -> group, and the same numbers as the file."""
+    other = flipped(golden.current_group(), "threefry")
+    result = golden._run_child(SUBJECT, other)
+    stored = golden.load_goldens(SUBJECT).groups[other.name]
+    assert set(result["cases"]) == set(stored)
+    for case_id, entry in result["cases"].items():
+        # the same numbers up to the parameter drift between jax lines that compare() allows
+        n_terms = golden.GOLDEN_SUBJECTS[SUBJECT].n_terms(golden.golden_args(SUBJECT, case_id))
+        allowed = np.asarray(stored[case_id]["bound"]) * golden.tolerance_scale(entry["dtype"], n_terms)
+        assert np.all(np.abs(np.subtract(entry["value"], stored[case_id]["value"])) <= allowed), case_id
+        np.testing.assert_allclose(entry["bound"], stored[case_id]["bound"], rtol=1e-6, atol=0)
+        assert entry["dtype"] == stored[case_id]["dtype"] and entry["shape"] == stored[case_id]["shape"]
+        if same_jax_as_goldens(SUBJECT):
+            assert entry["sha256"] == stored[case_id]["sha256"], case_id
+
+
+# --------------------------------------------------------------------------- diff and the command
+
+
+def test_diff_names_the_case_the_group_and_the_leading_values() -> None:
+    old = json.loads(golden.golden_path(SUBJECT).read_text())
+    assert golden.diff(old, old) == []
+    new = json.loads(json.dumps(old))
+    group = "threefry_legacy/x32"
+    entry = new["groups"][group]["cases"]["float32_2x3to4_seed2147483647"]
+    entry["sha256"] = "0" * 64
+    entry["leading"] = [1.5, 2.5, 3.5, 4.5]
+    del new["cases"]["float32_1x1to1_seed0"]
+    lines = golden.diff(old, new)
+    assert any(
+        line.startswith(f"~ {group} float32_2x3to4_seed2147483647: sha256 ")
+        and "-> 000000000000" in line
+        and "-> [1.5, 2.5, 3.5, 4.5]" in line
+        for line in lines
+    ), lines
+    assert "- case float32_1x1to1_seed0" in lines
+    assert golden.diff(None, new)[0].startswith("new golden file")
+
+
+def test_check_exits_1_when_regenerating_would_change_something(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = json.loads(golden.golden_path(SUBJECT).read_text())
+    golden.write(content, golden.golden_path(SUBJECT, tmp_path))
+    fresh = json.loads(json.dumps(content))
+    monkeypatch.setattr(golden, "generate", lambda subject: fresh)
+    argv = ["--check", "--subject", SUBJECT, "--dir", str(tmp_path)]
+    assert golden.main(argv) == 0
+    assert "no change" in capsys.readouterr().out
+    fresh["groups"]["threefry_partitionable/x64"]["cases"]["float16_5x129to2_seed2147483647"]["sha256"] = (
+        "f" * 64
+    )
+    assert golden.main(argv) == 1
+    out = capsys.readouterr().out
+    assert "1 change(s)" in out and "float16_5x129to2_seed2147483647" in out
+    before = golden.golden_path(SUBJECT, tmp_path).read_text()
+    assert golden.main(["--regenerate", "--subject", SUBJECT, "--dir", str(tmp_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    after = golden.golden_path(SUBJECT, tmp_path).read_text()
+    assert after != before and json.loads(after) == fresh
