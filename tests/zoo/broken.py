@@ -284,6 +284,15 @@ def exits_on_negative_seed(seed: Any, x_batch: Any, features: Any) -> jax.Array:
 
 
 #: name -> (function, properties that must catch it)
+# ----------------------------------------------------------------- golden
+
+
+def legacy_threefry(seed: Any, x_batch: Any, features: Any) -> jax.Array:
+    """Draws the parameters with jax's pre-0.5 random bits (jax_threefry_partitionable off)."""
+    with jax.threefry_partitionable(False):
+        return reference(seed, x_batch, features)
+
+
 BROKEN: dict[str, tuple[Any, tuple[str, ...]]] = {
     "returns_list": (returns_list, ("output_contract",)),
     "returns_none": (returns_none, ("output_contract", "agrees_with_oracle")),
@@ -319,6 +328,7 @@ BROKEN: dict[str, tuple[Any, tuple[str, ...]]] = {
     "hangs_on_large_batch": (hangs_on_large_batch, ("agrees_with_oracle",)),
     "segfaults_on_many_features": (segfaults_on_many_features, ("agrees_with_oracle",)),
     "exits_on_negative_seed": (exits_on_negative_seed, ("agrees_with_oracle",)),
+    "legacy_threefry": (legacy_threefry, ("golden", "agrees_with_oracle")),
 }
 
 #: Bugs that take their process down or never return: need process isolation.
