@@ -452,6 +452,11 @@ def render(
         + ("  **(mixed: columns are not comparable)**" if len(profiles) > 1 else "")
     )
     out.append(f"- Subjects: {', '.join(subjects) if subjects else '–'}")
+    out.append(
+        "- Reproduce: `scripts/matrix.sh` runs every line (tox label `matrix`: the suite's own tests, "
+        "then `check --profile ci`) and rewrites this page; `python -m conformance.compat_table "
+        ".conformance/matrix --out docs/compatibility.md` rewrites it from the files a run left"
+    )
     out += [
         "",
         "Cells: pass / **FAIL** / **error** (the check could not decide) / skip / xfail (an expected",
