@@ -55,4 +55,4 @@ def test_the_readme_example_implementation_conforms(tmp_path: Path) -> None:
     path = tmp_path / "my_impl.py"
     path.write_text(example)
     result = check(f"{path}:vmap_over_batch", profile="dev", max_examples=8, strict=False)
-    assert [c.status for c in result.properties if c.status != "skip"] == ["pass"] * 7
+    assert [c.status for c in result.properties if c.status != "skip"] == ["pass"] * 8
