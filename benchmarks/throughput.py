@@ -36,6 +36,7 @@ NAIVE_EXAMPLES = 40
 
 def naive_loop(name: str, examples: int) -> tuple[int, float]:
     """The loop a user would write first: free shapes, one call, one float64 comparison."""
+    import jax
     import numpy as np
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -69,17 +70,21 @@ def naive_loop(name: str, examples: int) -> tuple[int, float]:
         want = x.astype(np.float64) @ kernel.astype(np.float64) + bias
         assert np.allclose(out, want.reshape(-1), rtol=1e-4, atol=1e-5)
 
+    jax.clear_caches()  # no head start from code compiled for another implementation
     start = time.perf_counter()
     test()
     return count[0], time.perf_counter() - start
 
 
 def suite_ci(names: list[str], cache_dir: str) -> tuple[int, float, bool]:
+    import jax
+
     from conformance.profiles import get_profile
     from conformance.runner import RunOptions, default_jobs, run
     from conformance.subjects import VMAP_OVER_BATCH
     from impl.registry import get
 
+    jax.clear_caches()
     options = RunOptions(VMAP_OVER_BATCH, get_profile("ci"), compile_cache=cache_dir, jobs=default_jobs())
     start = time.perf_counter()
     report = run([(get(n), n) for n in names], options)

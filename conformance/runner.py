@@ -99,8 +99,8 @@ class RunOptions:
     expectations: tuple[Expectation, ...] = ()
 
 
-class _Tracker:
-    """Remembers the last failure (Hypothesis re-runs the minimal one last) and the shrink budget."""
+class ShrinkTracker:
+    """Remembers the failures (Hypothesis re-runs its minimal one last) and the shrink budget."""
 
     def __init__(self, budget: float) -> None:
         self.budget = budget
@@ -109,17 +109,23 @@ class _Tracker:
         self.first_failure: float | None = None
         self.first_failure_example: int | None = None
         self.last: tuple[Case, PropertyFailure] | None = None
-        self.last_key: str | None = None
+        #: every case that failed so far: Hypothesis's best is one of them, not always the last
+        self.failed: set[str] = set()
 
     def over_budget(self) -> bool:
         return self.first_failure is not None and time.perf_counter() - self.first_failure > self.budget
+
+    def passes_unchecked(self, case: Case) -> bool:
+        """Out of shrinking time, a case that never failed passes without being run: Hypothesis
+        stops improving and reports its best case, which is one that failed (not always the last)."""
+        return self.over_budget() and _case_key(case) not in self.failed
 
     def record(self, case: Case, failure: PropertyFailure) -> None:
         if self.first_failure is None:
             self.first_failure = time.perf_counter()
             self.first_failure_example = self.examples
         self.last = (case, failure)
-        self.last_key = None
+        self.failed.add(_case_key(case))
 
 
 def _case_key(case: Case) -> str:
@@ -161,7 +167,7 @@ def run_cell(
         return CellResult(
             prop.name, prop.claim, "skip", message="external implementations: only with --strict"
         )
-    tracker = _Tracker(profile.shrink_seconds)
+    tracker = ShrinkTracker(profile.shrink_seconds)
     calls_before = ctx.calls
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
     strata: list[str | None] = [None]
@@ -205,28 +211,33 @@ def run_cell(
     return result
 
 
+_STRATEGIES: dict[tuple[str, str, StrategyConfig], Any] = {}
+
+
+def case_strategy(prop: Property, subject: Subject, config: StrategyConfig) -> Any:
+    """``prop``'s case strategy, built once per subject and config: Hypothesis validates a
+    strategy object the first time it draws from it, and that is not free."""
+    key = (prop.name, subject.name, config)
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = prop.cases(subject, config)
+    return _STRATEGIES[key]
+
+
 def _search(
     ctx: Context,
     prop: Property,
     profile: Profile,
     config: StrategyConfig,
-    tracker: _Tracker,
+    tracker: ShrinkTracker,
     explicit: list[Case] | tuple[Case, ...] = (),
 ) -> tuple[str, str]:
     """One Hypothesis search over ``prop``'s cases under ``config``: ``(status, message prefix)``."""
-    strategy = prop.cases(ctx.subject, config)
+    strategy = case_strategy(prop, ctx.subject, config)
 
     def body(case: Case) -> None:
         tracker.examples += 1
-        if tracker.over_budget():
-            # Out of shrinking time: only the best failure so far still fails, so
-            # Hypothesis stops improving and reports it.
-            if tracker.last is None:
-                return
-            if tracker.last_key is None:
-                tracker.last_key = _case_key(tracker.last[0])
-            if _case_key(case) != tracker.last_key:
-                return
+        if tracker.passes_unchecked(case):
+            return
         try:
             prop.check(ctx, case)
         except PropertyFailure as failure:

@@ -6,7 +6,8 @@ first drawn from (or on ``.validate()``), as Hypothesis's own strategies do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hypothesis.errors import InvalidArgument
@@ -45,3 +46,25 @@ def check_choices(name: str, values: Iterable[Any], allowed: Iterable[Any]) -> t
         if v not in allowed:
             raise InvalidArgument(f"{name} contains {v!r}; allowed: {', '.join(map(str, allowed))}")
     return chosen
+
+
+def reused(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """Build each strategy once per set of arguments, then hand out the same (immutable) object.
+
+    Hypothesis validates a strategy the first time it is drawn from; a composite
+    strategy that builds its parts anew on every draw pays that again and again.
+    Arguments that cannot be hashed (a list, say) fall back to building anew, so
+    validation and its ``InvalidArgument`` are unchanged.
+    """
+    cached = functools.lru_cache(maxsize=1024)(factory)
+
+    @functools.wraps(factory)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return cached(*args, **kwargs)
+        except TypeError as e:
+            if "unhashable" not in str(e):
+                raise
+            return factory(*args, **kwargs)
+
+    return wrapper

@@ -12,7 +12,7 @@ import ml_dtypes
 import numpy as np
 from hypothesis import strategies as st
 
-from strategies._checks import check_choices, check_int_range
+from strategies._checks import check_choices, check_int_range, reused
 from strategies.kinds import ARRAY_KINDS, KindedArray
 
 #: Floating dtypes accepted by the layer, in shrinking order. float64 needs x64.
@@ -32,16 +32,19 @@ def np_dtype(name: str) -> np.dtype:
     return np.dtype(ml_dtypes.bfloat16) if name == "bfloat16" else np.dtype(name)
 
 
+@reused
 def dtypes(*, x64: bool = False, only: tuple[str, ...] | None = None) -> st.SearchStrategy[str]:
     """Names of the input dtypes; float64 only when ``x64``; ``only`` restricts them."""
     allowed = X64_DTYPES if x64 else FLOAT_DTYPES
     return st.sampled_from(allowed if only is None else check_choices("dtypes", only, allowed))
 
 
+@reused
 def array_kinds(kinds: tuple[str, ...] = ARRAY_KINDS) -> st.SearchStrategy[str]:
     return st.sampled_from(check_choices("kinds", kinds, ARRAY_KINDS))
 
 
+@reused
 def value_families(families: tuple[str, ...] = VALUE_FAMILIES) -> st.SearchStrategy[str]:
     return st.sampled_from(check_choices("families", families, VALUE_FAMILIES))
 
@@ -67,6 +70,7 @@ def make_values(shape: tuple[int, ...], dtype: str, family: str, seed: int) -> n
     return np.ascontiguousarray(values.astype(np_dtype(dtype)))
 
 
+@reused
 @st.composite
 def x_batches(
     draw: st.DrawFn,

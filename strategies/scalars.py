@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from hypothesis import strategies as st
 
-from strategies._checks import check_choices
+from strategies._checks import check_choices, reused
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -71,6 +71,7 @@ def _numpy_float_seed() -> st.SearchStrategy[Any]:
     )
 
 
+@reused
 def seed_bucket_strategy(name: str) -> st.SearchStrategy[Any]:
     """Seeds from one bucket of :data:`SEED_BUCKETS`."""
     check_choices("bucket", (name,), SEED_BUCKETS)
@@ -81,6 +82,7 @@ def seed_bucket_strategy(name: str) -> st.SearchStrategy[Any]:
     return _numpy_int_seed() if name == "numpy_int" else _numpy_float_seed()
 
 
+@reused
 def seeds(buckets: tuple[str, ...] = SEED_BUCKETS) -> st.SearchStrategy[Any]:
     """Seeds from the named buckets (default: all of :data:`SEED_BUCKETS`).
 
@@ -151,6 +153,7 @@ def spell_features(value: int, spelling: str) -> Any:
     }[spelling](value)
 
 
+@reused
 def features_spellings(
     spellings: tuple[str, ...] = FEATURES_SPELLINGS,
 ) -> st.SearchStrategy[str]:

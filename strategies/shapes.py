@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from strategies._checks import check_int_range, check_pool
+from strategies._checks import check_int_range, check_pool, reused
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,7 @@ def _small_first(low: int, high: int) -> st.SearchStrategy[int]:
     return st.one_of(st.integers(low, min(low + 7, high)), st.integers(low, high))
 
 
+@reused
 def batch_sizes(pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0) -> st.SearchStrategy[int]:
     """Batch sizes ``B >= min_batch`` from ``pool``."""
     check_int_range("min_batch", min_batch, 0)
@@ -81,6 +82,7 @@ def batch_sizes(pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int =
     return st.sampled_from(sizes)
 
 
+@reused
 def member_counts(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_members: int = 1
 ) -> st.SearchStrategy[int]:
@@ -99,6 +101,7 @@ def member_counts(
     return st.sampled_from(sizes)
 
 
+@reused
 def layer_shapes(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, square: bool | None = None
 ) -> st.SearchStrategy[tuple[int, int]]:
@@ -120,6 +123,7 @@ def layer_shapes(
     return st.sampled_from([False, False, False, True]).flatmap(lambda sq: squares if sq else rectangular)
 
 
+@reused
 def shapes(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0, square: bool | None = None
 ) -> st.SearchStrategy[tuple[int, int, int]]:
