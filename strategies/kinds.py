@@ -72,5 +72,7 @@ def materialize(values: np.ndarray, kind: str) -> object:
     if kind == "jax":
         import jax.numpy as jnp
 
-        return jnp.asarray(values)
+        # A fresh buffer: some jax versions alias a numpy array's memory on CPU
+        # (jax 0.4.31 did), and two calls must never share one input.
+        return jnp.array(np.array(values, copy=True))
     raise ValueError(f"unknown array kind {kind!r}; known: {', '.join(ARRAY_KINDS)}")

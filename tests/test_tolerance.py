@@ -291,7 +291,7 @@ def cancelling_cases(draw):
     features = draw(st.integers(1, 5))
     big = st.builds(lambda m, e: m * 10.0**e, st.floats(1.0, 10.0, exclude_max=True), st.integers(20, 30))
     ordinary = st.builds(
-        lambda m, s: s * m, st.floats(0.5, 2.0, exclude_max=True), st.sampled_from([-1.0, 1.0])
+        lambda m, s: s * m, st.floats(0.5, 2.0, exclude_max=True, width=32), st.sampled_from([-1.0, 1.0])
     )
     s = draw(ordinary)
     bigs = draw(st.lists(big, min_size=pairs, max_size=pairs))
@@ -553,6 +553,12 @@ def test_bf16_algorithm_preset_is_treated_as_bf16_inputs(backend):
     x = rng.standard_normal((8, 64)).astype(np.float32)
     kernel, bias = linear_params(1, 64, 8)
     bf16 = rounded_input_matmul(x, kernel, bias, "bfloat16")
+    try:
+        jax.config.update("jax_default_matmul_precision", "BF16_BF16_F32")
+    except ValueError as e:  # presets arrived after jax 0.4.31, which accepts only the names
+        pytest.skip(f"jax {jax.__version__} has no dot-algorithm presets: {e}")
+    finally:
+        jax.config.update("jax_default_matmul_precision", None)
     with jax.default_matmul_precision("BF16_BF16_F32"):
         rounding = matmul_input_rounding("float32", backend=backend)
         value, bound = oracle_and_bound(x, kernel, bias, backend=backend)
