@@ -67,19 +67,28 @@ def _small_first(low: int, high: int) -> st.SearchStrategy[int]:
     return st.one_of(st.integers(low, min(low + 7, high)), st.integers(low, high))
 
 
+def _sizes(
+    pool: ShapePool | FreeShapes, axis: str, free_max: str, minimum: int, min_name: str, label: str
+) -> st.SearchStrategy[int]:
+    """Sizes ``>= minimum`` along one axis of ``pool`` (``free_max`` bounds a free draw)."""
+    _check_pool(pool)
+    if isinstance(pool, FreeShapes):
+        top = getattr(pool, free_max)
+        if minimum > top:
+            raise InvalidArgument(f"{min_name}={minimum} exceeds {free_max}={top}")
+        return _small_first(minimum, top)
+    values = getattr(pool, axis)
+    sizes = [v for v in values if v >= minimum]
+    if not sizes:
+        raise InvalidArgument(f"{min_name}={minimum} exceeds every {label} in the pool {values}")
+    return st.sampled_from(sizes)
+
+
 @reused
 def batch_sizes(pool: ShapePool | FreeShapes = DEFAULT_POOL, *, min_batch: int = 0) -> st.SearchStrategy[int]:
     """Batch sizes ``B >= min_batch`` from ``pool``."""
     check_int_range("min_batch", min_batch, 0)
-    _check_pool(pool)
-    if isinstance(pool, FreeShapes):
-        if min_batch > pool.max_batch:
-            raise InvalidArgument(f"min_batch={min_batch} exceeds max_batch={pool.max_batch}")
-        return _small_first(min_batch, pool.max_batch)
-    sizes = [b for b in pool.batch if b >= min_batch]
-    if not sizes:
-        raise InvalidArgument(f"min_batch={min_batch} exceeds every batch size in the pool {pool.batch}")
-    return st.sampled_from(sizes)
+    return _sizes(pool, "batch", "max_batch", min_batch, "min_batch", "batch size")
 
 
 @reused
@@ -88,17 +97,7 @@ def member_counts(
 ) -> st.SearchStrategy[int]:
     """Ensemble sizes ``n_models >= min_members`` from ``pool``."""
     check_int_range("min_members", min_members, 1)
-    _check_pool(pool)
-    if isinstance(pool, FreeShapes):
-        if min_members > pool.max_members:
-            raise InvalidArgument(f"min_members={min_members} exceeds max_members={pool.max_members}")
-        return _small_first(min_members, pool.max_members)
-    sizes = [m for m in pool.members if m >= min_members]
-    if not sizes:
-        raise InvalidArgument(
-            f"min_members={min_members} exceeds every ensemble size in the pool {pool.members}"
-        )
-    return st.sampled_from(sizes)
+    return _sizes(pool, "members", "max_members", min_members, "min_members", "ensemble size")
 
 
 @reused

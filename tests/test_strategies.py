@@ -518,6 +518,13 @@ BAD_ARGUMENTS: dict[str, tuple[Callable[[], Any], str]] = {
         "min_batch",
     ),
     "batch_sizes(pool='big')": (lambda: S.batch_sizes("big"), "pool"),  # type: ignore[arg-type]
+    "member_counts(min_members=0)": (lambda: S.member_counts(min_members=0), "min_members"),
+    "member_counts(min_members=9)": (lambda: S.member_counts(min_members=9), "min_members"),
+    "member_counts(FreeShapes(max_members=2), min_members=3)": (
+        lambda: S.member_counts(S.FreeShapes(max_members=2), min_members=3),
+        "min_members",
+    ),
+    "ShapePool(members=(0,))": (lambda: S.ShapePool(members=(0,)), "members"),
     "shapes(min_batch=101)": (lambda: S.shapes(min_batch=101), "min_batch"),
     "layer_shapes(pool='big')": (lambda: S.layer_shapes("big"), "pool"),  # type: ignore[arg-type]
     "x_batches(kinds=('cupy',))": (lambda: S.x_batches((2, 3), kinds=("cupy",)), "kinds"),
