@@ -217,17 +217,17 @@ def measure_peak(size: int = DEFAULT_PEAK_SIZES[-1], runs: int = 3, budget_s: fl
         rates["xla"] = gflops(flops, _best_time(dot, (ja, jb), runs, budget_s))
     except Exception as e:
         rates["xla"], errors["xla"] = None, _one_line(e)
+    source, best = _fastest(rates)
+    return Peak(size, rates["numpy"], rates["xla"], best, source, errors["numpy"], errors["xla"])
+
+
+def _fastest(rates: dict[str, float | None]) -> tuple[str | None, float | None]:
+    """The library with the highest measured rate, and that rate (None, None if none measured)."""
     known = {k: v for k, v in rates.items() if v is not None}
-    source = max(known, key=lambda k: known[k]) if known else None
-    return Peak(
-        size,
-        rates["numpy"],
-        rates["xla"],
-        known[source] if source else None,
-        source,
-        errors["numpy"],
-        errors["xla"],
-    )
+    if not known:
+        return None, None
+    source = max(known, key=lambda k: known[k])
+    return source, known[source]
 
 
 def best_peak(peaks: Sequence[Peak]) -> Peak:
@@ -238,11 +238,10 @@ def best_peak(peaks: Sequence[Peak]) -> Peak:
         return _best([getattr(p, key) for p in peaks])
 
     rates = {"numpy": best("numpy_gflops"), "xla": best("xla_gflops")}
-    known = {k: v for k, v in rates.items() if v is not None}
-    source = max(known, key=lambda k: known[k]) if known else None
+    source, fastest = _fastest(rates)
     size = peaks[0].size
     if source is not None:
-        size = next(p.size for p in peaks if getattr(p, f"{source}_gflops") == known[source])
+        size = next(p.size for p in peaks if getattr(p, f"{source}_gflops") == fastest)
     first_error = {
         k: next((getattr(p, k) for p in peaks if getattr(p, k)), None) for k in ("numpy_error", "xla_error")
     }
@@ -250,7 +249,7 @@ def best_peak(peaks: Sequence[Peak]) -> Peak:
         size,
         rates["numpy"],
         rates["xla"],
-        known[source] if source else None,
+        fastest,
         source,
         first_error["numpy_error"] if rates["numpy"] is None else None,
         first_error["xla_error"] if rates["xla"] is None else None,
