@@ -228,7 +228,7 @@ def _import_target(spec: str, where: str) -> Any:
             if added:
                 sys.path.remove(folder)
             raise ImplementationLoadError(
-                f"{spec!r}: importing {where} raised {type(e).__name__}: {_one_line(e)}"
+                f"{spec!r}: importing {where} raised {type(e).__name__}: {one_line(e)}"
             ) from None
         return module
     try:
@@ -237,9 +237,15 @@ def _import_target(spec: str, where: str) -> Any:
         raise ImplementationLoadError(f"{spec!r}: no module named {e.name!r}") from None
     except BaseException as e:
         raise ImplementationLoadError(
-            f"{spec!r}: importing {where} raised {type(e).__name__}: {_one_line(e)}"
+            f"{spec!r}: importing {where} raised {type(e).__name__}: {one_line(e)}"
         ) from None
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
+def one_line(e: BaseException, limit: int | None = None, with_type: bool = False) -> str:
+    """An exception's message on one line (cut at ``limit``), optionally after its type's name."""
+    text = " ".join(str(e).split())
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    if with_type:
+        return f"{type(e).__name__}: {text}" if text else type(e).__name__
+    return text

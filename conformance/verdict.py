@@ -1,0 +1,143 @@
+"""Statuses, the verdict rule, the report schema and the replay command, as plain data.
+
+This module imports nothing of the suite, JAX or Hypothesis: the engine, the report,
+the corpus and the tooling (compatibility table, bench) all read their statuses,
+their verdicts and their replay commands from here, so there is one writer and one
+parser of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
+#: report/3: statuses ``incomplete``; examples per edge; load errors keep their place.
+REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "3"
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+
+
+class Status(StrEnum):
+    """The outcome of one cell (an implementation x a property)."""
+
+    PASS = "pass"  # held on every example it ran
+    FAIL = "fail"  # broke the claim: a counterexample and a replay command
+    SKIP = "skip"  # does not apply here; the reason says why
+    INCOMPLETE = "incomplete"  # ran no example (or none inside some edge): nothing was shown
+    ERROR = "error"  # an internal error of the suite, never the implementation's fault
+    XFAIL = "xfail"  # failed as expected (a known non-conformant reference, or the user's file)
+    XPASS = "xpass"  # expected to fail, but held: a stale expectation
+
+
+#: Statuses that do not fail a run.
+PASSING = frozenset({Status.PASS, Status.SKIP, Status.XFAIL})
+
+
+class Verdict(StrEnum):
+    """What a run says of one implementation."""
+
+    CONFORMS = "conforms"
+    KNOWN_NON_CONFORMANT = "known non-conformant"
+    DOES_NOT_CONFORM = "does not conform"
+    INCOMPLETE = "incomplete"
+    LOAD_ERROR = "load error"
+
+
+def verdict(statuses: Iterable[str], load_error: str | None = None) -> Verdict:
+    """The verdict rule: a load error, then a failure, then a cell that ran nothing, then xfails."""
+    if load_error:
+        return Verdict.LOAD_ERROR
+    found = {Status(s) for s in statuses}
+    if found & {Status.FAIL, Status.ERROR, Status.XPASS}:
+        return Verdict.DOES_NOT_CONFORM
+    if Status.INCOMPLETE in found:
+        return Verdict.INCOMPLETE
+    if Status.XFAIL in found:
+        return Verdict.KNOWN_NON_CONFORMANT
+    return Verdict.CONFORMS
+
+
+def passed(statuses: Iterable[str], load_error: str | None = None) -> bool:
+    return load_error is None and all(Status(s) in PASSING for s in statuses)
+
+
+def exit_code(implementations: Iterable[tuple[Iterable[str], str | None]]) -> int:
+    """2 if any implementation could not be loaded, 3 for an internal error, 1 for a failure."""
+    code = EXIT_OK
+    for statuses, load_error in implementations:
+        statuses = [Status(s) for s in statuses]
+        if load_error:
+            return EXIT_USAGE
+        if Status.ERROR in statuses:
+            code = EXIT_INTERNAL
+        elif code == EXIT_OK and not passed(statuses):
+            code = EXIT_FAILED
+    return code
+
+
+def worst_exit(codes: Iterable[int]) -> int:
+    """The most serious of several runs' exit codes: a load error, an internal error, a failure."""
+    codes = set(codes)
+    return next((c for c in (EXIT_USAGE, EXIT_INTERNAL, EXIT_FAILED) if c in codes), EXIT_OK)
+
+
+# --------------------------------------------------------------------------- the replay command
+
+
+@dataclass(frozen=True)
+class ReplayCommand:
+    """``python -m conformance replay ...``: one property of one implementation on one case.
+
+    ``case`` is the case's JSON (conformance.codec) or ``@path`` of a file holding it.
+    """
+
+    subject: str
+    impl: str
+    property: str
+    case: str
+    x64: bool = False
+    strict: bool = False
+    python: str = "python"
+
+    def argv(self) -> list[str]:
+        out = [self.python, "-m", "conformance", "replay", "--subject", self.subject, "--impl", self.impl]
+        out += ["--x64"] * self.x64 + ["--strict"] * self.strict
+        return [*out, "--property", self.property, "--case", self.case]
+
+    def __str__(self) -> str:
+        return " ".join(shlex.quote(p) for p in self.argv())
+
+    @classmethod
+    def parse(cls, text: str) -> ReplayCommand:
+        """The command back from its text; ``ValueError`` saying what is missing or wrong."""
+        try:
+            tokens = shlex.split(text.strip())
+        except ValueError as e:
+            raise ValueError(f"not a replay command: {e}") from None
+        if "replay" not in tokens:
+            raise ValueError("not a replay command: expected '... -m conformance replay --subject S --impl I ...'")
+        at = tokens.index("replay")
+        args, _ = _PARSER.parse_known_args(tokens[at + 1 :])
+        missing = [f"--{k}" for k in ("impl", "property", "case") if getattr(args, k) is None]
+        if missing:
+            raise ValueError(f"not a replay command: missing {', '.join(missing)}")
+        python = tokens[0] if at >= 2 and tokens[at - 2 : at] == ["-m", "conformance"] else "python"
+        return cls(args.subject, args.impl, args.property, args.case, args.x64, args.strict, python)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise ValueError(f"not a replay command: {message}")
+
+
+_PARSER = _Parser(prog="replay", add_help=False)
+_PARSER.add_argument("--subject", default="vmap_over_batch")
+_PARSER.add_argument("--impl")
+_PARSER.add_argument("--property")
+_PARSER.add_argument("--case")
+_PARSER.add_argument("--x64", action="store_true")
+_PARSER.add_argument("--strict", action="store_true")
