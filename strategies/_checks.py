@@ -7,6 +7,9 @@ first drawn from (or on ``.validate()``), as Hypothesis's own strategies do.
 from __future__ import annotations
 
 import functools
+import struct
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -48,23 +51,56 @@ def check_choices(name: str, values: Iterable[Any], allowed: Iterable[Any]) -> t
     return chosen
 
 
-def reused(factory: Callable[..., Any]) -> Callable[..., Any]:
+def _value_key(value: Any) -> Any:
+    """A cache key that tells apart values that compare equal across types.
+
+    ``True == 1 == 1.0`` (and ``0.0 == -0.0``), so a plain cache would hand the strategy
+    built for one to a call with another and skip that call's checks. As Hypothesis's
+    own strategy cache does, key each value by ``(type, value)``, floats by their bits,
+    and recurse into tuples (and frozensets) so their elements are keyed the same way.
+    """
+    if isinstance(value, float):
+        return (type(value), struct.pack("!d", value))
+    if isinstance(value, tuple):
+        return (type(value), tuple(_value_key(v) for v in value))
+    if isinstance(value, frozenset):
+        return (type(value), frozenset(_value_key(v) for v in value))
+    return (type(value), value)
+
+
+def reused(factory: Callable[..., Any], maxsize: int = 1024) -> Callable[..., Any]:
     """Build each strategy once per set of arguments, then hand out the same (immutable) object.
 
     Hypothesis validates a strategy the first time it is drawn from; a composite
     strategy that builds its parts anew on every draw pays that again and again.
-    Arguments that cannot be hashed (a list, say) fall back to building anew, so
-    validation and its ``InvalidArgument`` are unchanged.
+    Arguments are keyed with their types (``min_batch=True`` is not ``min_batch=1``),
+    so every distinct call still runs its own checks. Arguments that cannot be hashed
+    (a list, say) fall back to building anew, so validation and its
+    ``InvalidArgument`` are unchanged. A call that raises caches nothing.
     """
-    cached = functools.lru_cache(maxsize=1024)(factory)
+    cache: OrderedDict[Any, Any] = OrderedDict()
+    lock = threading.Lock()
 
     @functools.wraps(factory)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return cached(*args, **kwargs)
-        except TypeError as e:
-            if "unhashable" not in str(e):
-                raise
+            key = (
+                tuple(_value_key(v) for v in args),
+                frozenset((k, _value_key(v)) for k, v in kwargs.items()),
+            )
+            hash(key)
+        except TypeError:  # an unhashable argument
             return factory(*args, **kwargs)
+        with lock:
+            if key in cache:
+                cache.move_to_end(key)
+                return cache[key]
+        made = factory(*args, **kwargs)
+        with lock:
+            made = cache.setdefault(key, made)
+            cache.move_to_end(key)
+            while len(cache) > maxsize:
+                cache.popitem(last=False)
+        return made
 
     return wrapper

@@ -548,6 +548,25 @@ def test_bad_arguments_are_invalid_argument_naming_the_argument(make: Callable[[
     assert name in str(caught.value), f"the message does not name {name!r}: {caught.value}"
 
 
+def test_a_cached_strategy_does_not_skip_the_checks_of_an_equal_value_of_another_type() -> None:
+    """``True == 1 == 1.0``: the strategy cache keys arguments by type, so each call runs its checks."""
+    assert S.batch_sizes(min_batch=1) is S.batch_sizes(min_batch=1)  # still reused
+    S.batch_sizes(min_batch=0)
+    for bad in (True, 1.0, False, 0.0):
+        with pytest.raises(InvalidArgument, match="min_batch"):
+            S.batch_sizes(min_batch=bad)  # type: ignore[arg-type]
+    pool = S.ShapePool(batch=(1, 2))
+    assert S.shapes(pool, min_batch=1) is S.shapes(pool, min_batch=1)
+    with pytest.raises(InvalidArgument, match="min_batch"):
+        S.shapes(pool, min_batch=True)  # type: ignore[arg-type]
+
+
+def test_unhashable_arguments_are_built_anew_and_still_checked() -> None:
+    assert S.array_kinds(["jax"]) is not S.array_kinds(["jax"])
+    with pytest.raises(InvalidArgument, match="kinds"):
+        S.array_kinds(["cupy"])
+
+
 def test_good_arguments_are_accepted() -> None:
     S.ShapePool(batch=(0,), d_in=(1,), features=(1,))
     S.FreeShapes(max_batch=1, max_d_in=1, max_features=1)
