@@ -18,20 +18,30 @@ One JSON file per pinned case::
       "x64": false,
       "case": {...},                  # conformance.codec's encoding: the JSON a replay's --case carries
       "implementation": "bad",        # where it was found
-      "spec": "bad=my_impl.py:f",
+      "spec": "bad=my_impl.py:f",     # how to load it again: a file path relative to the corpus's parent
       "strict": false,
       "message": "disagrees with the float64 oracle: ...",
       "pinned": "2026-11-25T16:20:00+00:00",
-      "source": "report out.json" | "replay command"
+      "source": "report out.json" | "replay command"   # the report's path stored like spec's
     }
 
 The file name is the first 16 hex digits of the sha256 of subject, property, x64 and
 the case: pinning the same case again finds the same file and leaves it as it is.
 
+``spec`` (with ``x64``, ``strict`` and the case) is what a replay of the pinned case
+needs: :meth:`PinnedCase.replay_command` builds that command, to run from the corpus
+folder's parent (the project, where ``conformance-corpus/`` lies). A corpus is checked
+in and shared, so a file spec is never stored absolute: an absolute path (a JSON
+report records the resolved one) is stored relative to the corpus folder's parent,
+a relative one as the user gave it (relative to where they ran, normally there too).
+
+The ``golden`` property's cases are the checked-in goldens themselves
+(``conformance/data/goldens``): ``pin`` skips them with a note.
+
 Public API::
 
     pin_from_report(report_path, corpus_dir) -> list[Path]
-    pin_from_replay(command, corpus_dir) -> Path
+    pin_from_replay(command, corpus_dir) -> Path | None                # None: not pinned (golden)
     load_pinned(corpus_dir, subject, property, x64) -> list[Case]
     load_entries(corpus_dir, subject, property, x64) -> list[PinnedCase]   # with where/why
     add_parser(subparsers) / cmd_pin(args) -> int                      # `python -m conformance pin`
@@ -49,7 +59,6 @@ import argparse
 import hashlib
 import json
 import os
-import shlex
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,24 +66,31 @@ from pathlib import Path
 from typing import Any
 
 from conformance import codec
+from conformance.verdict import REPORT_SCHEMA_PREFIX, ReplayCommand
 
 Case = dict[str, Any]
 
 SCHEMA = "nnx-conformance/corpus/1"
 DEFAULT_DIR = "conformance-corpus"
-REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
 HASH_DIGITS = 16
+
+#: Properties whose cases are never pinned, and why.
+NOT_PINNED = {"golden": "its cases are the checked-in goldens (conformance/data/goldens) already"}
 
 
 @dataclass(frozen=True)
 class PinResult:
-    """What one pin did: the file, and whether it is new (False: the case was pinned before)."""
+    """What one pin did: the file, and whether it is new (False: the case was pinned before).
 
-    path: Path
+    ``skipped`` says why a case was not pinned at all (then ``path`` is None).
+    """
+
+    path: Path | None
     created: bool
     subject: str
     property: str
     implementation: str
+    skipped: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,6 +102,21 @@ class PinnedCase:
     implementation: str
     message: str
     pinned: str
+    subject: str = ""
+    property: str = ""
+    x64: bool = False
+    strict: bool = False
+    #: the implementation's spec as stored: a file path relative to the corpus folder's parent
+    spec: str = ""
+
+    def replay_command(self, python: str = "python") -> ReplayCommand | None:
+        """The replay of this case on the implementation it was found on, to run from the
+        corpus folder's parent; None when the entry records no spec."""
+        if not self.spec:
+            return None
+        return ReplayCommand(
+            self.subject, self.spec, self.property, codec.dumps(self.case), self.x64, self.strict, python
+        )
 
 
 def case_hash(subject: str, property: str, x64: bool, encoded_case: Any) -> str:
@@ -106,6 +137,28 @@ def _canonical(encoded_case: Any, what: str) -> Any:
     return codec.encode(case)
 
 
+def stored_spec(spec: str, corpus_dir: str | os.PathLike[str]) -> str:
+    """``spec`` as a corpus stores it: an absolute file path made relative to the corpus folder's parent.
+
+    A relative path is kept as the user gave it; module and registered-name specs are unchanged.
+    """
+    label, eq, target = spec.partition("=") if "=" in spec else ("", "", spec)
+    where, colon, attr = target.rpartition(":")
+    if not colon or not where.strip().endswith(".py"):
+        return spec
+    return f"{label}{eq}{_stored_path(where.strip(), corpus_dir)}:{attr}"
+
+
+def _stored_path(path: str, corpus_dir: str | os.PathLike[str]) -> str:
+    """An absolute ``path`` relative to the corpus folder's parent; a relative one as given."""
+    if not os.path.isabs(path):
+        return path
+    try:
+        return os.path.relpath(path, os.path.dirname(os.path.abspath(corpus_dir)))
+    except ValueError:  # on another drive (Windows): no relative path; keep the file's name
+        return os.path.basename(path)
+
+
 def pin(
     corpus_dir: str | os.PathLike[str],
     subject: str,
@@ -119,11 +172,17 @@ def pin(
     message: str = "",
     source: str = "",
 ) -> PinResult:
-    """Pin one codec-encoded case under ``corpus_dir``; an existing pin of it is left untouched."""
+    """Pin one codec-encoded case under ``corpus_dir``; an existing pin of it is left untouched.
+
+    ``spec`` is stored as :func:`stored_spec` makes it. A case of a property in
+    :data:`NOT_PINNED` is not pinned: the result says why (``skipped``), with no path.
+    """
     for label, name in (("subject", subject), ("property", property)):
         if not name or not name.isidentifier():
             raise ValueError(f"cannot pin a case with {label} {name!r}: not a name")
     case = _canonical(encoded_case, f"{subject}/{property}")
+    if property in NOT_PINNED:
+        return PinResult(None, False, subject, property, implementation, NOT_PINNED[property])
     folder = Path(corpus_dir) / subject / property
     path = folder / f"{case_hash(subject, property, x64, case)}.json"
     if path.exists():
@@ -136,7 +195,7 @@ def pin(
         "x64": bool(x64),
         "case": case,
         "implementation": implementation,
-        "spec": spec,
+        "spec": stored_spec(spec, corpus_dir) if spec else "",
         "strict": bool(strict),
         "message": message,
         "pinned": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -191,7 +250,7 @@ def _pin_report(report_path: str | os.PathLike[str], corpus_dir: str | os.PathLi
                     spec=impl.get("spec", ""),
                     strict=strict,
                     message=cell.get("message", ""),
-                    source=f"report {name}",
+                    source=f"report {_stored_path(name, corpus_dir)}",
                 )
             )
     return results
@@ -200,32 +259,17 @@ def _pin_report(report_path: str | os.PathLike[str], corpus_dir: str | os.PathLi
 def pin_from_report(report_path: str | os.PathLike[str], corpus_dir: str | os.PathLike[str]) -> list[Path]:
     """Pin every counterexample of a JSON report (``check --json``); the files, each once, in order.
 
-    ``ValueError`` for a file that is not a report, ``OSError`` for one that cannot be read.
+    Counterexamples of a property in :data:`NOT_PINNED` are left out. ``ValueError``
+    for a file that is not a report, ``OSError`` for one that cannot be read.
     """
     paths: list[Path] = []
     for r in _pin_report(report_path, corpus_dir):
-        if r.path not in paths:
+        if r.path is not None and r.path not in paths:
             paths.append(r.path)
     return paths
 
 
 # --------------------------------------------------------------------------- from a replay command
-
-
-class _ReplayParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise ValueError(f"not a replay command: {message}")
-
-
-def _replay_parser() -> argparse.ArgumentParser:
-    p = _ReplayParser(prog="replay", add_help=False)
-    p.add_argument("--subject", default="vmap_over_batch")
-    p.add_argument("--impl", default=None)
-    p.add_argument("--property", default=None)
-    p.add_argument("--case", default=None)
-    p.add_argument("--x64", action="store_true")
-    p.add_argument("--strict", action="store_true")
-    return p
 
 
 def _impl_name(spec: str) -> str:
@@ -238,18 +282,7 @@ def _impl_name(spec: str) -> str:
 
 
 def _pin_replay(command: str, corpus_dir: str | os.PathLike[str], message: str = "") -> PinResult:
-    try:
-        tokens = shlex.split(command)
-    except ValueError as e:
-        raise ValueError(f"not a replay command: {e}") from None
-    if "replay" not in tokens:
-        raise ValueError(
-            "not a replay command: expected '... -m conformance replay --subject S --impl I ...'"
-        )
-    args, _ = _replay_parser().parse_known_args(tokens[tokens.index("replay") + 1 :])
-    missing = [f"--{k}" for k in ("impl", "property", "case") if getattr(args, k) is None]
-    if missing:
-        raise ValueError(f"not a replay command: missing {', '.join(missing)}")
+    args = ReplayCommand.parse(command)
     text = args.case
     if text.startswith("@"):
         try:
@@ -274,10 +307,11 @@ def _pin_replay(command: str, corpus_dir: str | os.PathLike[str], message: str =
     )
 
 
-def pin_from_replay(command: str, corpus_dir: str | os.PathLike[str]) -> Path:
+def pin_from_replay(command: str, corpus_dir: str | os.PathLike[str]) -> Path | None:
     """Pin the case of a replay command line (``--case JSON`` or ``--case @file``); its file.
 
-    ``ValueError`` naming what is wrong for a line that is not a replay command.
+    None for a case that is not pinned (see :data:`NOT_PINNED`). ``ValueError`` naming
+    what is wrong for a line that is not a replay command.
     """
     return _pin_replay(command, corpus_dir).path
 
@@ -331,6 +365,11 @@ def load_entries(
                 str(data.get("implementation", "")),
                 str(data.get("message", "")),
                 str(data.get("pinned", "")),
+                subject,
+                property,
+                bool(data["x64"]),
+                bool(data.get("strict", False)),
+                str(data.get("spec", "")),
             )
         )
     return out
@@ -388,13 +427,22 @@ def cmd_pin(args: argparse.Namespace) -> int:
         print(f"no counterexample in {source}: nothing to pin")
         return 0
     seen: set[Path] = set()
+    skipped: dict[tuple[str, str], tuple[int, str]] = {}
     for r in results:
+        if r.path is None:
+            count, _ = skipped.get((r.subject, r.property), (0, ""))
+            skipped[(r.subject, r.property)] = (count + 1, r.skipped)
+            continue
         if r.path in seen:
             continue
         seen.add(r.path)
         what = "pinned" if r.created else "already pinned"
         found = f", found on {r.implementation}" if r.implementation else ""
         print(f"{what} {r.subject}/{r.property}{found}: {r.path}")
+    for (subject, prop), (count, why) in skipped.items():
+        cases = "case" if count == 1 else "cases"
+        print(f"not pinned: {count} {cases} of {subject}/{prop}: {why}")
     new = sum(1 for r in results if r.created)
-    print(f"{new} new, {len(seen) - new} already pinned, in {corpus_dir}")
+    also = f", {sum(c for c, _ in skipped.values())} not pinned" if skipped else ""
+    print(f"{new} new, {len(seen) - new} already pinned{also}, in {corpus_dir}")
     return 0

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 from conformance import codec, corpus
-from conformance.runner import CellResult, ImplResult, RunReport, replay_command
+from conformance.verdict import REPORT_SCHEMA, ReplayCommand
+from impl import registry
 from strategies.kinds import KindedArray
 
 SUBJECT = "vmap_over_batch"
@@ -30,23 +33,53 @@ def case_of(seed: int, values: list[list[float]], dtype: str = "float32", featur
     return {"args": {"seed": seed, "x_batch": x, "features": features}}
 
 
-def failing_cell(prop: str, case: dict, status: str = "fail") -> CellResult:
-    return CellResult(
-        prop,
-        f"the claim of {prop}",
-        status,
-        examples=3,
-        message=f"{prop} broke",
-        counterexample={"summary": {}, "details": {}, "case": codec.encode(case), "edge": None},
-        replay=f"python -m conformance replay --property {prop} --case ...",
-    )
+def cell(prop: str, status: str = "pass", message: str = "", counterexample: dict | None = None) -> dict:
+    """One property's cell as a JSON report (``check --json``) writes it."""
+    return {
+        "property": prop,
+        "name": prop,
+        "claim": f"the claim of {prop}",
+        "status": status,
+        "examples": 3,
+        "message": message,
+        "counterexample": counterexample,
+        "replay": None,
+    }
 
 
-def write_report(path: Path, cells_by_impl: dict[str, list[CellResult]], x64: bool = False) -> Path:
-    impls = [ImplResult(name, f"{name}=my_impl.py:f", False, cells) for name, cells in cells_by_impl.items()]
-    report = RunReport(SUBJECT, "ci", False, x64, {"jax": "0.10.2"}, 1.0, impls, "sig")
-    report.write_json(str(path))
+def failing_cell(prop: str, case: dict, status: str = "fail") -> dict:
+    example = {"summary": {}, "details": {}, "case": codec.encode(case), "edge": None}
+    return cell(prop, status, f"{prop} broke", example)
+
+
+def write_report(path: Path, cells_by_impl: dict[str, list[dict]], x64: bool = False) -> Path:
+    """A JSON report in the engine's layout (only what pinning reads is filled in with care)."""
+    report = {
+        "schema": REPORT_SCHEMA,
+        "subject": SUBJECT,
+        "profile": "ci",
+        "strict": False,
+        "x64": x64,
+        "environment": {"jax": "0.10.2"},
+        "implementations": [
+            {"name": name, "spec": f"{name}=my_impl.py:f", "builtin": False, "properties": cells}
+            for name, cells in cells_by_impl.items()
+        ],
+    }
+    path.write_text(json.dumps(report, indent=2))
     return path
+
+
+def replay_command(impl: str, prop: str, case: dict, *, x64: bool = False, strict: bool = False) -> str:
+    """A replay command as a report prints it; a long case goes to a file (``--case @path``)."""
+    text = codec.dumps(case)
+    if len(text) > 1500:
+        folder = Path(os.environ.get("CONFORMANCE_CASE_DIR", ".conformance/cases"))
+        folder.mkdir(parents=True, exist_ok=True)
+        file = folder / f"{prop}-{zlib.crc32(text.encode()):08x}.json"
+        file.write_text(text)
+        text = f"@{file}"
+    return str(ReplayCommand(SUBJECT, impl, prop, text, x64, strict))
 
 
 def same(a: object, b: object) -> bool:
@@ -63,8 +96,8 @@ def test_pin_from_report_writes_one_file_per_counterexample(tmp_path: Path) -> N
         {
             "bad": [
                 failing_cell("agrees_with_oracle", A),
-                CellResult("output_contract", "claim", "pass", examples=10),
-                CellResult("inputs_untouched", "claim", "error", message="internal error"),
+                cell("output_contract"),
+                cell("inputs_untouched", "error", "internal error"),
                 failing_cell("seed_sensitivity", B, status="xfail"),
             ],
         },
@@ -81,7 +114,8 @@ def test_pin_from_report_writes_one_file_per_counterexample(tmp_path: Path) -> N
     assert (entry["subject"], entry["property"], entry["x64"]) == (SUBJECT, "agrees_with_oracle", False)
     assert entry["implementation"] == "bad" and entry["spec"] == "bad=my_impl.py:f"
     assert entry["message"] == "agrees_with_oracle broke"
-    assert entry["pinned"][:2] == "20" and entry["source"] == f"report {report}"
+    # paths stored relative to the corpus folder's parent (the report's given absolute here)
+    assert entry["pinned"][:2] == "20" and entry["source"] == "report report.json"
     # the case is the codec's encoding: the JSON a replay command's --case carries
     assert entry["case"] == json.loads(codec.dumps(A))
     (back,) = corpus.load_pinned(root, SUBJECT, "agrees_with_oracle", False)
@@ -109,8 +143,7 @@ def test_pin_from_replay_inline_and_from_a_case_file(tmp_path: Path, monkeypatch
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CONFORMANCE_CASE_DIR", str(tmp_path / "cases"))
     root = tmp_path / "corpus"
-    prefix = ["python", "-m", "conformance", "replay", "--subject", SUBJECT, "--impl", "bad=my_impl.py:f"]
-    inline = replay_command(prefix, "agrees_with_oracle", A)
+    inline = replay_command("bad=my_impl.py:f", "agrees_with_oracle", A)
     assert "--case @" not in inline
     path = corpus.pin_from_replay(inline, root)
     entry = json.loads(path.read_text())
@@ -119,7 +152,7 @@ def test_pin_from_replay_inline_and_from_a_case_file(tmp_path: Path, monkeypatch
     assert same(corpus.load_pinned(root, SUBJECT, "agrees_with_oracle", False)[0], A)
 
     big = case_of(5, np.linspace(-1, 1, 2000).reshape(10, 200).tolist())
-    from_file = replay_command([*prefix, "--x64", "--strict"], "batch_independence", big)
+    from_file = replay_command("bad=my_impl.py:f", "batch_independence", big, x64=True, strict=True)
     assert "--case @" in from_file
     path = corpus.pin_from_replay(from_file, root)
     entry = json.loads(path.read_text())
@@ -134,11 +167,7 @@ def test_a_case_pinned_from_a_report_and_from_its_replay_is_one_pin(tmp_path: Pa
     (from_report,) = corpus.pin_from_report(
         write_report(tmp_path / "r.json", {"bad": [failing_cell("agrees_with_oracle", B)]}), root
     )
-    command = replay_command(
-        ["/usr/bin/python3", "-m", "conformance", "replay", "--subject", SUBJECT, "--impl", "other_impl"],
-        "agrees_with_oracle",
-        B,
-    )
+    command = replay_command("other_impl", "agrees_with_oracle", B).replace("python", "/usr/bin/python3", 1)
     assert corpus.pin_from_replay(command, root) == from_report
     # x64 is part of a pin's identity
     x64_report = write_report(
@@ -146,6 +175,78 @@ def test_a_case_pinned_from_a_report_and_from_its_replay_is_one_pin(tmp_path: Pa
     )
     (other,) = corpus.pin_from_report(x64_report, root)
     assert other != from_report
+
+
+def test_a_pinned_spec_is_relative_to_the_corpus_parent_and_still_replays(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A report records the resolved (absolute) path of a file spec: the corpus, checked in and
+    shared, stores it relative to its folder's parent, from where the replay loads it again."""
+    project = tmp_path / "project"
+    (project / "impls").mkdir(parents=True)
+    source = project / "impls" / "my_impl.py"
+    source.write_text("def f(*args, **kwargs):\n    return None\n")
+    report = tmp_path / "elsewhere" / "report.json"
+    report.parent.mkdir()
+    write_report(report, {"bad": [failing_cell("agrees_with_oracle", A)]})
+    data = json.loads(report.read_text())
+    data["implementations"][0]["spec"] = f"{source}:f"  # as the runner writes it: absolute
+    report.write_text(json.dumps(data))
+    root = project / "conformance-corpus"
+    (path,) = corpus.pin_from_report(report, root)
+    assert json.loads(path.read_text())["spec"] == "impls/my_impl.py:f"
+    assert json.loads(path.read_text())["source"] == "report ../elsewhere/report.json"
+    assert str(tmp_path) not in path.read_text()
+
+    (entry,) = corpus.load_entries(root, SUBJECT, "agrees_with_oracle", False)
+    command = entry.replay_command()
+    assert command is not None and command.impl == "impls/my_impl.py:f"
+    assert (command.subject, command.property, command.x64) == (SUBJECT, "agrees_with_oracle", False)
+    assert same(codec.loads(command.case), A)
+    assert ReplayCommand.parse(str(command)) == command
+    monkeypatch.chdir(project)  # the replay runs from the corpus folder's parent
+    loaded = registry.load(command.impl)
+    assert Path(loaded.fn.__code__.co_filename).resolve() == source.resolve()
+    assert corpus.pin_from_replay(str(command), "conformance-corpus") == path.relative_to(project)
+
+    # through a replay command: an absolute path is made relative, a relative one kept as given
+    absolute = replay_command(f"mine={source}:f", "output_contract", B)
+    pinned = corpus.pin_from_replay(absolute, root)
+    assert pinned is not None and json.loads(pinned.read_text())["spec"] == "mine=impls/my_impl.py:f"
+    for spec in ("mine=../shared/impl.py:f", "pkg.module:f", "nnx_vmap"):
+        assert corpus.stored_spec(spec, root) == spec
+    assert corpus.stored_spec(f"{source}:f", tmp_path / "deep" / "corpus") == "../project/impls/my_impl.py:f"
+
+
+def test_golden_cases_are_not_pinned_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The golden property's cases are the checked-in goldens: pin skips them with a one-line note."""
+    monkeypatch.chdir(tmp_path)
+    golden = {"golden": "g0", **case_of(0, [[0.25]])}
+    report = write_report(
+        tmp_path / "report.json",
+        {
+            "bad": [failing_cell("golden", golden), failing_cell("agrees_with_oracle", A)],
+            "worse": [failing_cell("golden", golden)],
+        },
+    )
+    (only,) = corpus.pin_from_report(report, tmp_path / "corpus")
+    assert only.parent.name == "agrees_with_oracle"
+    assert not (tmp_path / "corpus" / SUBJECT / "golden").exists()
+
+    assert corpus.cmd_pin(parser().parse_args(["pin", str(report), "--corpus", "pins"])) == 0
+    out = capsys.readouterr().out
+    notes = [line for line in out.splitlines() if "golden" in line]
+    assert notes == [f"not pinned: 2 cases of {SUBJECT}/golden: {corpus.NOT_PINNED['golden']}"]
+    assert "1 new, 0 already pinned, 2 not pinned, in pins" in out
+
+    command = replay_command("nnx_vmap", "golden", golden)
+    assert corpus.pin_from_replay(command, tmp_path / "corpus") is None
+    assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", command, "--corpus", "pins"])) == 0
+    out = capsys.readouterr().out
+    assert f"not pinned: 1 case of {SUBJECT}/golden: " in out and "0 new" in out
+    assert not list((tmp_path / "pins").rglob("golden/*.json"))
 
 
 @pytest.mark.parametrize(
@@ -250,11 +351,7 @@ def test_the_pin_command(
     assert corpus.cmd_pin(args) == 0
     assert "already pinned" in capsys.readouterr().out
 
-    command = replay_command(
-        ["python", "-m", "conformance", "replay", "--subject", SUBJECT, "--impl", "nnx_vmap"],
-        "output_contract",
-        B,
-    )
+    command = replay_command("nnx_vmap", "output_contract", B)
     assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", command])) == 0  # default corpus dir
     assert f"{corpus.DEFAULT_DIR}/{SUBJECT}/output_contract/" in capsys.readouterr().out
     assert len(corpus.load_pinned(corpus.DEFAULT_DIR, SUBJECT, "output_contract", False)) == 1
@@ -265,7 +362,7 @@ def test_the_pin_command(
     assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", "-"])) == 0
     assert f"pinned {SUBJECT}/seed_determinism, found on nnx_vmap" in capsys.readouterr().out
 
-    empty = write_report(tmp_path / "empty.json", {"good": [CellResult("output_contract", "c", "pass")]})
+    empty = write_report(tmp_path / "empty.json", {"good": [cell("output_contract")]})
     assert corpus.cmd_pin(parser().parse_args(["pin", str(empty)])) == 0
     assert "nothing to pin" in capsys.readouterr().out
 
