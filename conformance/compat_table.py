@@ -34,20 +34,31 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
+from conformance.verdict import REPORT_SCHEMA_PREFIX, Status, Verdict
+from conformance.verdict import verdict as verdict_of
+
 STUB_SCHEMA = "nnx-conformance/matrix-line/1"
 
-#: How a cell's status is written in the table (the loud ones are the ones that fail a run).
+#: How a cell's status is written in the table (loud, in bold: those not in verdict.PASSING).
 STATUS_TEXT = {
-    "pass": "pass",
-    "fail": "**FAIL**",
-    "error": "**error**",
-    "skip": "skip",
-    "xfail": "xfail",
-    "xpass": "**XPASS**",
+    Status.PASS: "pass",
+    Status.FAIL: "**FAIL**",
+    Status.ERROR: "**error**",
+    Status.SKIP: "skip",
+    Status.XFAIL: "xfail",
+    Status.XPASS: "**XPASS**",
+    Status.INCOMPLETE: "**incomplete**",
 }
-#: Statuses that do not fail a run (mirrors the runner's PASSING).
-PASSING = ("pass", "skip", "xfail")
+#: How an implementation's verdict is written (loud: it fails a run).
+VERDICT_TEXT = {
+    Verdict.CONFORMS: "conforms",
+    Verdict.KNOWN_NON_CONFORMANT: "known non-conformant",
+    Verdict.DOES_NOT_CONFORM: "**does not conform**",
+    Verdict.INCOMPLETE: "**incomplete**",
+    Verdict.LOAD_ERROR: "load error",
+}
+#: Statuses quoted as evidence under the table.
+EVIDENCE = (Status.FAIL, Status.ERROR, Status.XPASS, Status.XFAIL)
 NOT_INSTALLED = "not installed"
 NO_REPORT = "no report"
 ABSENT = "–"
@@ -297,14 +308,12 @@ def load(paths: Sequence[str]) -> list[Line]:
 
 
 def verdict(impl: dict[str, Any]) -> str:
-    if impl.get("load_error"):
-        return "load error"
-    statuses = [c.get("status") for c in impl.get("properties", [])]
-    if any(s not in PASSING for s in statuses):
-        return "**does not conform**"
-    if "xfail" in statuses:
-        return "known non-conformant"
-    return "conforms"
+    """The verdict of one implementation of a report (conformance.verdict's rule), as table text."""
+    statuses = [str(c.get("status")) for c in impl.get("properties", [])]
+    if not impl.get("load_error") and any(s not in STATUS_TEXT for s in statuses):
+        # a status this suite does not know (a report of another version): it did not pass
+        return VERDICT_TEXT[Verdict.DOES_NOT_CONFORM]
+    return VERDICT_TEXT[verdict_of(statuses, str(impl["load_error"]) if impl.get("load_error") else None)]
 
 
 def _impl(report: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -460,8 +469,9 @@ def render(
     out += [
         "",
         "Cells: pass / **FAIL** / **error** (the check could not decide) / skip / xfail (an expected",
-        "failure) / **XPASS** (an expected failure that held) / load error / not installed / no report",
-        "(the line installed but wrote no report) / – (not in that report).",
+        "failure) / **XPASS** (an expected failure that held) / **incomplete** (ran no example) / load",
+        "error / not installed / no report (the line installed but wrote no report) / – (not in that",
+        "report).",
         "",
     ]
 
@@ -560,7 +570,7 @@ def _evidence(lines: Sequence[Line], subjects: Sequence[str]) -> list[str]:
                     )
                 grouped: dict[tuple[str, str], list[str]] = {}
                 for c in impl.get("properties", []):
-                    if c.get("status") in ("fail", "error", "xpass", "xfail"):
+                    if c.get("status") in EVIDENCE:
                         msg = (str(c.get("message") or "").strip().splitlines() or [""])[0]
                         name = c.get("name", c.get("property"))
                         grouped.setdefault((str(c.get("status")), _esc(msg)[:300]), []).append(f"`{name}`")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from conformance import compat_table as ct
+from conformance.verdict import PASSING, Status, Verdict
 
 PROPS = ("output_contract", "agrees_with_oracle", "seed_sensitivity")
 
@@ -137,6 +138,21 @@ def test_verdicts():
     assert ct.verdict(known) == "known non-conformant"
     assert ct.verdict(stale) == "**does not conform**"
     assert ct.verdict({"load_error": "boom", "properties": []}) == "load error"
+
+
+def test_statuses_and_verdicts_follow_the_shared_rule():
+    """Every status has its text, loud exactly when it fails a run; the verdict is verdict.py's."""
+    assert set(ct.STATUS_TEXT) == set(Status)
+    loud = {s for s, text in ct.STATUS_TEXT.items() if text.startswith("**")}
+    assert loud == set(Status) - PASSING
+    assert set(ct.VERDICT_TEXT) == set(Verdict)
+    incomplete = {"properties": [{"status": "pass"}, {"status": "incomplete"}, {"status": "xfail"}]}
+    assert ct.verdict(incomplete) == "**incomplete**"
+    assert (
+        ct.verdict({"properties": [{"status": "incomplete"}, {"status": "fail"}]}) == "**does not conform**"
+    )
+    assert ct.verdict({"properties": [{"status": "pass"}, {"status": "brand-new"}]}) == "**does not conform**"
+    assert ct.verdict({"load_error": "boom", "properties": [{"status": "brand-new"}]}) == "load error"
 
 
 def test_what_changes_names_the_row_and_the_two_lines(tmp_path):
