@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from conformance.protocol import DTYPES, ProtocolViolation, array_from, encode_array
 from strategies.kinds import KindedArray
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -21,7 +22,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 
 @dataclass
 class CallResult:
-    """What one call did. ``status`` is ``ok``, ``raised``, ``timeout`` or ``crashed``."""
+    """What one call did. ``status`` is ``ok``, ``raised``, ``timeout``, ``crashed`` or ``protocol``
+    (the worker sent something that is not a result: see :mod:`conformance.protocol`)."""
 
     status: str
     output: np.ndarray | None = None
@@ -38,7 +40,7 @@ class CallResult:
         if self.status == "raised":
             where = f" (at {self.error_where})" if self.error_where else ""
             return f"raised {self.error_type}: {self.error_message}{where}"
-        if self.status in ("timeout", "crashed"):
+        if self.status in ("timeout", "crashed", "protocol"):
             return self.error_message
         if self.output is None:
             return f"returned {self.output_type}, not an array"
@@ -47,14 +49,62 @@ class CallResult:
     def raised_any(self, names: tuple[str, ...]) -> bool:
         return self.status == "raised" and any(n in self.error_bases for n in names)
 
+    @property
+    def dead(self) -> bool:
+        """The call took its process with it: a hang, a crash or a broken protocol."""
+        return self.status in ("timeout", "crashed", "protocol")
+
+    def to_message(self, request_id: int) -> tuple[dict[str, Any], bytes | None]:
+        """The worker's side: this result as a protocol message and the output's bytes."""
+        output, data = None, None
+        if self.output is not None:
+            output, data = encode_array(self.output)
+        message = {
+            "kind": "result",
+            "id": request_id,
+            "status": self.status,
+            "output": output,
+            "output_type": self.output_type,
+            "error_type": self.error_type,
+            "error_bases": list(self.error_bases),
+            "error_message": self.error_message,
+            "error_where": self.error_where,
+            "input_changes": list(self.input_changes),
+            "seconds": self.seconds,
+        }
+        return message, data
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any], data: bytes | None) -> CallResult:
+        """The runner's side: a checked ``result`` message (and its bytes) back as a result."""
+        output = None
+        if message["output"] is not None:
+            if data is None:
+                raise ProtocolViolation("an output was announced but no bytes followed")
+            output = array_from(message["output"], data)
+        return cls(
+            message["status"],
+            output,
+            message["output_type"],
+            message["error_type"],
+            tuple(message["error_bases"]),
+            message["error_message"],
+            message["error_where"],
+            list(message["input_changes"]),
+            message["seconds"],
+        )
+
 
 def _type_name(obj: Any) -> str:
     import jax
 
-    if isinstance(obj, jax.Array):
+    cls = type(obj)  # not obj.__class__, which an object pretending to be an array can fake
+    if issubclass(cls, jax.Array):
         return "jax.Array"
-    cls = type(obj)
-    return "numpy.ndarray" if cls is np.ndarray else f"{cls.__module__}.{cls.__qualname__}"
+    if cls is np.ndarray:
+        return "numpy.ndarray"
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    return f"{name} (a numpy.ndarray subclass)" if isinstance(obj, np.ndarray) else name
 
 
 def _snapshot(arg: Any) -> Any:
@@ -129,6 +179,9 @@ def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
                 result.output = np.array(out, copy=True)
             except Exception as e:
                 result.output_type += f" that could not be read ({type(e).__name__}: {e})"
+            if result.output is not None and result.output.dtype.name not in DTYPES:
+                result.output_type += f" of dtype {result.output.dtype}"
+                result.output = None
     for name, arg in live.items():
         try:
             result.input_changes += _changes(name, arg, before[name])

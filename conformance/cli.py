@@ -7,15 +7,15 @@ implementation that could not be loaded; 3 an internal error of the suite.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from typing import Any
 
 from rich.console import Console
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+from conformance.verdict import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Status, worst_exit
+
+__all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
             type=float,
             default=None,
             metavar="S",
-            help="seconds one call may take before it counts as a hang (default 60)",
+            help="seconds one call may take before it counts as a hang (default 60; after a first "
+            "hang, later calls get 10 times the slowest good call, at least 5 s)",
+        )
+        p.add_argument(
+            "--load-timeout",
+            type=float,
+            default=None,
+            metavar="S",
+            help="seconds an implementation may take to load in its worker (default 60)",
         )
         p.add_argument(
             "--compile-cache",
@@ -56,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
             "--isolation",
             choices=("process", "none"),
             default="process",
-            help="run implementations in a worker process (default) or in this one",
+            help="run implementations in a worker process (default) or in this one "
+            "(built-ins only: for debugging the suite)",
         )
 
     check = sub.add_parser("check", help="check implementations against every property")
@@ -70,7 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--profile", default=None, help="dev (default), ci or fuzz")
     check.add_argument("--json", metavar="PATH", help="write a JSON report here")
-    check.add_argument("--max-examples", type=int, default=None, metavar="N")
+    check.add_argument(
+        "--max-examples",
+        type=int,
+        default=None,
+        metavar="N",
+        help="examples per property (default: the profile's)",
+    )
     check.add_argument(
         "--property", action="append", default=[], metavar="NAME", help="only these properties (repeatable)"
     )
@@ -96,8 +111,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(check)
 
     replay = sub.add_parser("replay", help="re-run one property on one recorded case")
-    replay.add_argument("--impl", required=True, metavar="SPEC")
-    replay.add_argument("--property", required=True)
+    replay.add_argument(
+        "--impl",
+        required=True,
+        metavar="SPEC",
+        help="the implementation: name, module:attr, file.py:attr or NAME=SPEC",
+    )
+    replay.add_argument(
+        "--property", required=True, metavar="NAME", help="the property to check (see 'list')"
+    )
     replay.add_argument("--case", required=True, help="the case as JSON, or @path/to/case.json")
     common(replay)
 
@@ -110,132 +132,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _message(e: Exception) -> str:
-    """A KeyError's str() is its repr; every other error's str() is its message."""
-    return str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-
-
-def _prepare_output(path: str) -> None:
-    """Make sure the report can be written before spending minutes on the run."""
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise ValueError(f"--json {path}: cannot create {folder}: {e.strerror}") from None
-    if os.path.isdir(path) or not os.access(folder, os.W_OK):
-        raise ValueError(f"--json {path}: not a writable file path")
-
-
 def _usage_error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
 
-def _load_impls(specs: list[str], subject: str) -> list[tuple[Any, str]]:
-    from impl.registry import discover, get, load, names
-
-    if not specs:
-        discover()
-        return [(get(n, subject), n) for n in names(subject)]
-    return [(load(s, subject), s) for s in specs]
-
-
-def _subjects(spec: str) -> list[Any]:
-    """``NAME``, ``A,B`` or ``all`` -> the subjects."""
-    from conformance.subjects import SUBJECTS, get_subject
-
-    if spec.strip() == "all":
-        return list(SUBJECTS.values())
-    return [get_subject(n.strip()) for n in spec.split(",") if n.strip()] or [get_subject(spec)]
-
-
-def _json_path(path: str, subject: str, several: bool) -> str:
-    """One report per subject: ``out.json`` becomes ``out.SUBJECT.json`` when there are several."""
-    if not several:
-        return path
-    stem, ext = os.path.splitext(path)
-    return f"{stem}.{subject}{ext or '.json'}"
-
-
-def _expectations(path: str | None, loaded: set[str]) -> tuple[Any, ...]:
-    """The user's expected-failure file, with names checked against what exists."""
-    if not path:
-        return ()
-    from conformance.expectations import parse_file, unknown_names
-    from conformance.properties import PROPERTIES
-    from conformance.subjects import SUBJECTS
-    from impl.registry import discover, names
-
-    if not os.path.isfile(path):
-        raise ValueError(f"--expect {path}: no such file")
-    entries = parse_file(path)
-    discover()
-    impls = loaded | {n for s in SUBJECTS for n in names(s)}
-    problems = unknown_names(entries, impls, set(PROPERTIES), set(SUBJECTS))
-    if problems:
-        raise ValueError("; ".join(problems))
-    return tuple(entries)
-
-
 def cmd_check(args: argparse.Namespace) -> int:
-    from conformance import corpus
-    from conformance.expectations import ExpectationFileError
-    from conformance.profiles import get_profile
+    from conformance.engine import Engine, EngineOptions, UsageError, json_path
     from conformance.report import print_report
-    from conformance.runner import (
-        RunOptions,
-        configure_jax,
-        default_jobs,
-        run,
-        selected_properties,
-        subject_properties,
-    )
-    from impl.registry import ImplementationLoadError
 
     try:
-        subjects = _subjects(args.subject)
-        profile = get_profile(args.profile).with_examples(args.max_examples)
-        if profile.use_database and not profile.derandomize:
-            from conformance.database import open_database_cached
-
-            open_database_cached(profile.database_path)  # a bad location is a usage error, now
-        if args.max_examples is not None and args.max_examples < 1:
-            raise ValueError("--max-examples must be at least 1")
-        if args.timeout is not None and args.timeout <= 0:
-            raise ValueError("--timeout must be positive")
-        if args.jobs is not None and args.jobs < 1:
-            raise ValueError("--jobs must be at least 1")
-        if args.json:
-            _prepare_output(args.json)
-        configure_jax(args.x64, args.compile_cache)
-        loaded = {s.name: _load_impls(args.impl, s.name) for s in subjects}
-        expectations = _expectations(args.expect, {i.name for pairs in loaded.values() for i, _ in pairs})
-        corpus_dir = args.corpus or corpus.DEFAULT_DIR
-        if args.corpus and not os.path.isdir(args.corpus):
-            raise ValueError(f"--corpus {args.corpus}: no such folder")
-        plans = []
-        for subject in subjects:
-            impls = loaded[subject.name]
-            for prop in subject_properties(subject, args.property):
-                corpus.load_pinned(corpus_dir, subject.name, prop, args.x64)  # a corrupt file: usage error
-            options = RunOptions(
-                subject,
-                profile,
-                args.strict,
-                args.x64,
-                args.timeout,
-                args.isolation,
-                tuple(args.property),
-                args.compile_cache,
-                args.jobs or default_jobs(),
-                corpus_dir,
-                expectations,
-            )
-            plans.append((subject, impls, options, selected_properties(options)))
-    except (ValueError, KeyError, ImplementationLoadError, ExpectationFileError) as e:
-        return _usage_error(_message(e))
+        options = EngineOptions.build(
+            subject=args.subject,
+            profile=args.profile,
+            max_examples=args.max_examples,
+            impls=args.impl,
+            properties=args.property,
+            strict=args.strict,
+            x64=args.x64,
+            timeout=args.timeout,
+            load_timeout=args.load_timeout,
+            isolation=args.isolation,
+            compile_cache=args.compile_cache,
+            jobs=args.jobs,
+            corpus_dir=args.corpus,
+            expect=args.expect,
+            json_path=args.json,
+        )
+        engine = Engine(options)
+    except (UsageError, ValueError) as e:
+        return _usage_error(str(e))
     err = Console(stderr=True, highlight=False, soft_wrap=True)
-    total = sum(len(impls) * len(props) for _, impls, _, props in plans)
+    total = sum(len(engine.targets(s)) * len(engine.properties(s)) for s in options.subjects)
     done = [0]
     start = time.perf_counter()
 
@@ -244,83 +172,78 @@ def cmd_check(args: argparse.Namespace) -> int:
         if not args.quiet:
             err.print(
                 f"[{done[0]}/{total}] {impl} / {cell.property}: {cell.status} "
-                f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)"
+                f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)",
+                markup=False,
             )
 
     codes = []
-    for subject, impls, options, _ in plans:
-        if not args.quiet:
-            err.print(
-                f"checking {', '.join(i.name for i, _ in impls)} on {subject.name}, profile "
-                f"{profile.name} ({profile.max_examples} examples per property)"
-            )
-        report = run(impls, options, progress)
-        if args.json:
-            report.write_json(_json_path(args.json, subject.name, len(plans) > 1))
-        print_report(report)
-        codes.append(report.exit_code())
-    # The most serious outcome wins: a load error, then an internal error, then a failure.
-    return next((c for c in (EXIT_USAGE, EXIT_INTERNAL, EXIT_FAILED) if c in codes), EXIT_OK)
+    with engine:
+        for subject in options.subjects:
+            if not args.quiet:
+                names = ", ".join(t.name for t, _ in engine.targets(subject))
+                profile = options.profile
+                edges = f", then {profile.edge_examples} inside each edge" if profile.edge_examples else ""
+                err.print(
+                    f"subject {subject.name}: checking {names}; profile {profile.name} "
+                    f"({profile.max_examples} examples per property{edges})",
+                    markup=False,
+                )
+            report = engine.check_subject(subject, progress)
+            if args.json:
+                report.write_json(json_path(args.json, subject.name, options.several))
+            print_report(report)
+            codes.append(report.exit_code())
+    return worst_exit(codes)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from conformance import codec
-    from conformance.context import PropertyFailure, SharedCache
-    from conformance.profiles import get_profile
+    from conformance.engine import Engine, EngineOptions, UsageError
     from conformance.properties import PROPERTIES
-    from conformance.runner import (
-        RunOptions,
-        configure_jax,
-        make_context,
-        reference_panel,
-        subject_properties,
-        summarize,
-    )
-    from conformance.subjects import get_subject
-    from impl.registry import ImplementationLoadError, load
+    from conformance.runner import summarize
+    from impl.registry import ImplementationLoadError
 
     try:
-        subject = get_subject(args.subject)
-        subject_properties(subject, (args.property,))
+        options = EngineOptions.build(
+            subject=args.subject,
+            impls=[args.impl],
+            properties=[args.property],
+            strict=args.strict,
+            x64=args.x64,
+            timeout=args.timeout,
+            load_timeout=args.load_timeout,
+            isolation=args.isolation,
+            compile_cache=args.compile_cache,
+            corpus_dir=None,
+        )
+        if len(options.subjects) != 1:
+            raise UsageError("replay takes one --subject")
         text = args.case
         if text.startswith("@"):
-            with open(text[1:]) as f:
-                text = f.read()
+            try:
+                with open(text[1:]) as f:
+                    text = f.read()
+            except OSError as e:
+                raise UsageError(f"--case {args.case}: {e.strerror}") from None
         try:
             case = codec.loads(text)
-        except (ValueError, json.JSONDecodeError) as e:
-            raise ValueError(f"--case is not a recorded case: {e}") from None
-        impl = load(args.impl, subject.name)
-    except (ValueError, KeyError, OSError, ImplementationLoadError) as e:
-        return _usage_error(_message(e))
-    options = RunOptions(
-        subject,
-        get_profile("dev"),
-        args.strict,
-        args.x64,
-        args.timeout,
-        args.isolation,
-        compile_cache=args.compile_cache,
-    )
-    try:
-        configure_jax(args.x64, args.compile_cache)
-    except ValueError as e:
+        except (ValueError, TypeError) as e:
+            raise UsageError(f"--case is not a recorded case: {e}") from None
+        engine = Engine(options)
+    except (UsageError, ValueError) as e:
         return _usage_error(str(e))
     prop = PROPERTIES[args.property]
-    ctx = make_context(impl, options, reference_panel(subject), SharedCache())
-    print(f"{impl.name} / {prop.name}: {prop.claim}")
-    for key, value in summarize(case).items():
-        print(f"  {key} = {value}")
-    try:
-        ctx.executor.start()
-        prop.check(ctx, case)
-    except ImplementationLoadError as e:
-        return _usage_error(str(e))
-    except PropertyFailure as failure:
-        print(f"FAIL: {failure.message}")
+    with engine:
+        print(f"{args.impl} / {prop.name}: {prop.claim}")
+        for key, value in summarize(case).items():
+            print(f"  {key} = {value}")
+        try:
+            status, message = engine.replay(args.impl, prop.name, case)
+        except ImplementationLoadError as e:
+            return _usage_error(str(e))
+    if status == Status.FAIL:
+        print(f"FAIL: {message}")
         return EXIT_FAILED
-    finally:
-        ctx.executor.close()
     print("PASS: the property holds on this case")
     return EXIT_OK
 
@@ -343,19 +266,15 @@ def cmd_subjects(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from conformance.engine import targets
     from conformance.properties import PROPERTIES
     from conformance.subjects import SUBJECTS
-    from impl.registry import ImplementationLoadError, discover, get, names
 
-    try:
-        discover()
-    except ImplementationLoadError as e:
-        return _usage_error(str(e))
     for subject in SUBJECTS.values():
         print(f"subject {subject.name}: {subject.signature}")
-        for n in names(subject.name):
-            impl = get(n, subject.name)
-            print(f"  implementation {n:<14} {'built-in' if impl.builtin else 'external'}  {impl.spec}")
+        for target, _ in targets(subject, ()):
+            kind = "built-in" if ":" not in target.spec and "=" not in target.spec else "external"
+            print(f"  implementation {target.name:<14} {kind}  {target.spec}")
         print(f"  properties: {', '.join(subject.properties)}")
     for p in PROPERTIES.values():
         print(f"property {p.name:<24} {p.claim}")

@@ -1,39 +1,75 @@
-"""Where implementation calls run: in this process, or in a worker process with a timeout.
+"""Where implementation calls run: in a worker process (the rule), or in this one (built-ins only).
 
 An implementation that hangs or kills its process must become a failed property,
-not a dead run. :class:`WorkerExecutor` runs calls in a worker started as a fresh
-interpreter (never forked: a process forked after JAX initialised deadlocks),
-waits at most ``timeout`` seconds per call, and restarts the worker after a hang
-or a crash. :class:`InProcessExecutor` is for trusted code (the built-in reference
-panel) and for debugging (``--isolation none``).
+not a dead run. :class:`WorkerExecutor` loads the implementation in a worker started
+as a fresh interpreter (never forked: a process forked after JAX initialised
+deadlocks), reads back only plain data (:mod:`conformance.protocol`), waits a bounded
+time per call, and restarts the worker after a hang or a crash.
+
+Hangs cost minutes, not hours: the first hang waits the full timeout; after it, a call
+may take at most ``HANG_FACTOR`` times the slowest call that returned (never less than
+``HANG_FLOOR`` seconds); and after ``GIVE_UP_AFTER`` dead calls in a row (hangs, crashes,
+protocol violations, with no good call between them) the executor gives up: the engine
+fails the implementation's remaining cells at once, with the evidence.
+
+:class:`InProcessExecutor` is for trusted code only: the package's own built-ins (the
+reference panel, and ``--isolation none`` for debugging a built-in).
 """
 
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
 from typing import Any
 
+from conformance import protocol
 from conformance.calls import CallResult, observe_call
 from impl.registry import Implementation, ImplementationLoadError
 
-#: Seconds a new worker may take to import JAX and load the implementation.
+#: Seconds a new worker may take to start the interpreter and import JAX.
 STARTUP_TIMEOUT = 120.0
+#: Seconds the implementation's module may take to load, by default.
+LOAD_TIMEOUT = 60.0
+#: After a hang, a call may take this many times the slowest good call ...
+HANG_FACTOR = 10.0
+#: ... and never less than this many seconds.
+HANG_FLOOR = 5.0
+#: Dead calls in a row after which the executor gives up on the implementation.
+GIVE_UP_AFTER = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """What to load in a worker: the name it is shown under, its spec, its subject."""
+
+    name: str
+    spec: str
+    subject: str
 
 
 class InProcessExecutor:
-    """Calls the implementation directly; cannot survive a hang or a crash."""
+    """Calls a built-in directly; cannot survive a hang or a crash."""
+
+    given_up = False
+    evidence = ""
 
     def __init__(self, impl: Implementation) -> None:
+        if not impl.builtin:
+            raise ImplementationLoadError(
+                f"{impl.name}: only the package's built-ins may run in the runner's process "
+                "(--isolation none); check it with --isolation process"
+            )
         self.impl = impl
 
-    def start(self) -> None:
-        pass
+    def start(self) -> Implementation:
+        return self.impl
 
     def call(self, args: dict[str, Any]) -> CallResult:
         return observe_call(self.impl.fn, args)
@@ -42,47 +78,65 @@ class InProcessExecutor:
         pass
 
 
-class Duplex:
-    """send/recv/poll over two one-way pipes (both ends of the worker protocol use it)."""
+# --------------------------------------------------------------------------- live workers
 
-    def __init__(self, read_fd: int, write_fd: int) -> None:
-        self._in = Connection(read_fd, writable=False)
-        self._out = Connection(write_fd, readable=False)
+_LIVE: set[int] = set()
+_LIVE_LOCK = threading.Lock()
 
-    def send(self, obj: object) -> None:
-        self._out.send(obj)
 
-    def recv(self) -> Any:
-        return self._in.recv()
-
-    def poll(self, timeout: float) -> bool:
-        return self._in.poll(timeout)
-
-    def close(self) -> None:
-        for conn in (self._in, self._out):
-            try:
-                conn.close()
-            except OSError:
-                pass
+def kill_all_workers() -> None:
+    """End every worker of this process and everything they started (signal handlers, exit)."""
+    with _LIVE_LOCK:
+        groups = list(_LIVE)
+        _LIVE.clear()
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class WorkerExecutor:
-    """Calls the implementation in a worker process, ``timeout`` seconds per call."""
+    """Loads and calls the implementation in a worker process, a bounded time per call."""
 
-    def __init__(self, impl: Implementation, x64: bool = False, timeout: float = 60.0) -> None:
-        self.impl = impl
+    def __init__(
+        self, target: Target, x64: bool = False, timeout: float = 60.0, load_timeout: float = LOAD_TIMEOUT
+    ) -> None:
+        self.target = target
+        #: what the worker reported at load time (name and subject as the runner asked)
+        self.impl = Implementation(target.name, None, target.spec, target.subject)  # type: ignore[arg-type]
         self.x64 = x64
         self.timeout = timeout
+        self.load_timeout = load_timeout
         self._proc: subprocess.Popen | None = None
-        self._conn: Duplex | None = None
-        fd, self.log_path = tempfile.mkstemp(prefix=f"conformance-{impl.name}-", suffix=".log")
+        self._fds: tuple[int, int] | None = None  # (read answers, write requests)
+        self._next_id = 0
+        self.slowest_ok = 0.0
+        self.hangs = 0
+        self.dead_in_a_row = 0
+        #: the first dead call's description, shown when the executor gives up
+        self.evidence = ""
+        fd, self.log_path = tempfile.mkstemp(prefix=f"conformance-{target.name}-", suffix=".log")
         os.close(fd)
 
-    def start(self) -> None:
-        """Start the worker now, so that an implementation that cannot load says so at once."""
+    @property
+    def given_up(self) -> bool:
+        return self.dead_in_a_row >= GIVE_UP_AFTER
+
+    def limit(self) -> float:
+        """Seconds the next call may take."""
+        if not self.hangs:
+            return self.timeout
+        return min(self.timeout, max(HANG_FLOOR, HANG_FACTOR * self.slowest_ok))
+
+    # ----------------------------------------------------------------------- start and load
+
+    def start(self) -> Implementation:
+        """Start the worker and load the implementation now; ImplementationLoadError if it cannot."""
         if self._proc is None or self._proc.poll() is not None:
             self._drop()
             self._start()
+        return self.impl
 
     def _start(self) -> None:
         req_r, req_w = os.pipe()
@@ -95,10 +149,12 @@ class WorkerExecutor:
             str(req_r),
             "--write-fd",
             str(resp_w),
+            "--parent",
+            str(os.getpid()),
             "--spec",
-            self.impl.spec,
+            self.target.spec,
             "--subject",
-            self.impl.subject,
+            self.target.subject,
         ]
         if self.x64:
             cmd.append("--x64")
@@ -113,76 +169,146 @@ class WorkerExecutor:
                 stderr=log,
                 pass_fds=(req_r, resp_w),
                 env=env,
-                start_new_session=True,
+                start_new_session=True,  # its own group: killpg ends what the implementation started
             )
+        with _LIVE_LOCK:
+            _LIVE.add(proc.pid)
         os.close(req_r)
         os.close(resp_w)
-        conn = Duplex(resp_r, req_w)
-        if not conn.poll(STARTUP_TIMEOUT):
-            self._kill(proc)
-            conn.close()
-            raise ImplementationLoadError(
-                f"{self.impl.name}: the worker did not start within {STARTUP_TIMEOUT:.0f} s{self._log_tail()}"
-            )
+        self._proc, self._fds = proc, (resp_r, req_w)
+        name = self.target.name
         try:
-            kind, detail = conn.recv()
-        except (EOFError, OSError):
-            code = self._wait(proc)
-            conn.close()
-            raise ImplementationLoadError(
-                f"{self.impl.name}: the worker died while loading {self.impl.spec} "
-                f"({_exit_text(code)}){self._log_tail()}"
-            ) from None
-        if kind != "ready":
-            self._kill(proc)
-            conn.close()
-            raise ImplementationLoadError(detail)
-        self._proc, self._conn = proc, conn
-
-    def call(self, args: dict[str, Any]) -> CallResult:
-        self.start()
-        assert self._proc is not None and self._conn is not None
-        start = time.perf_counter()
-        try:
-            self._conn.send(args)
-            if self._conn.poll(self.timeout):
-                return self._conn.recv()
-        except (EOFError, OSError):
-            code = self._wait(self._proc)
-            self._drop()
-            return CallResult(
-                "crashed",
-                error_message=f"killed its process ({_exit_text(code)}){self._log_tail()}",
-                seconds=time.perf_counter() - start,
-            )
-        self._kill(self._proc)
-        self._drop()
-        return CallResult(
-            "timeout",
-            error_message=f"did not return within the {self.timeout:g} s timeout "
-            "(a hang or a deadlock; raise the limit with --timeout)",
-            seconds=time.perf_counter() - start,
+            self._expect("hello", STARTUP_TIMEOUT, f"the worker did not start within {STARTUP_TIMEOUT:g} s")
+            ready = self._expect("ready", self.load_timeout, f"did not load within {self.load_timeout:g} s")
+        except ImplementationLoadError:
+            self._kill()
+            raise
+        impl = ready["impl"]
+        if impl["subject"] != self.target.subject:
+            self._kill()
+            raise ImplementationLoadError(f"{name}: the worker loaded it for {impl['subject']}")
+        self.impl = Implementation(
+            name,
+            None,
+            impl["spec"],
+            impl["subject"],
+            impl["builtin"],
+            tuple(impl["known_failures"]),  # type: ignore[arg-type]
         )
 
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-        self._proc, self._conn = None, None
-
-    @staticmethod
-    def _wait(proc: subprocess.Popen) -> int | None:
+    def _expect(self, kind: str, seconds: float, late: str) -> dict[str, Any]:
+        """The next message, which must be ``kind`` (a load error says why it is not)."""
+        name = self.target.name
+        assert self._fds is not None
         try:
-            return proc.wait(5)
+            message = protocol.parse(
+                protocol.read_frame(self._fds[0], protocol.MAX_HEADER, _deadline(seconds))
+            )
+        except protocol.Timeout:
+            raise ImplementationLoadError(f"{name}: {late} ({self.target.spec}){self._log_tail()}") from None
+        except (EOFError, OSError):
+            code = self._wait()
+            raise ImplementationLoadError(
+                f"{name}: ended its process while loading ({_exit_text(code)}){self._log_tail()}"
+            ) from None
+        except protocol.ProtocolViolation as e:
+            raise ImplementationLoadError(f"{name}: protocol violation while loading: {e}") from None
+        if message["kind"] == "load_error":
+            raise ImplementationLoadError(message["message"])
+        if message["kind"] != kind:
+            raise ImplementationLoadError(
+                f"{name}: protocol violation while loading: {message['kind']} message"
+            )
+        return message
+
+    # ----------------------------------------------------------------------- calls
+
+    def call(self, args: dict[str, Any]) -> CallResult:
+        if self.given_up:
+            return CallResult("timeout", error_message=f"was not called: {self.evidence}")
+        start = time.perf_counter()
+        try:
+            self.start()
+        except ImplementationLoadError as e:
+            return self._dead("crashed", f"could not be restarted: {e}", start)
+        limit = self.limit()
+        deadline = _deadline(limit)
+        self._next_id += 1
+        assert self._fds is not None
+        read_fd, write_fd = self._fds
+        try:
+            protocol.write_frame(write_fd, pickle.dumps({"id": self._next_id, "args": args}), deadline)
+            message = protocol.parse(protocol.read_frame(read_fd, protocol.MAX_HEADER, deadline))
+            if message["kind"] != "result" or message["id"] != self._next_id:
+                raise protocol.ProtocolViolation(
+                    f"a {message['kind']} message where the answer to call {self._next_id} was due"
+                )
+            data = None
+            if message["output"] is not None:
+                data = protocol.read_frame(read_fd, protocol.MAX_PAYLOAD, deadline)
+            result = CallResult.from_message(message, data)
+        except protocol.Timeout:
+            self.hangs += 1
+            return self._dead(
+                "timeout",
+                f"did not return within {limit:g} s (a hang or a deadlock"
+                + (
+                    "; after an earlier hang the limit is 10x its slowest good call, at least 5 s"
+                    if self.hangs > 1
+                    else ""
+                )
+                + "; raise the limit with --timeout)",
+                start,
+            )
+        except (EOFError, OSError):
+            code = self._wait()
+            return self._dead("crashed", f"killed its process ({_exit_text(code)}){self._log_tail()}", start)
+        except protocol.ProtocolViolation as e:
+            return self._dead("protocol", f"protocol violation: the worker sent {e}", start)
+        self.dead_in_a_row = 0
+        self.slowest_ok = max(self.slowest_ok, result.seconds)
+        return result
+
+    def _dead(self, status: str, message: str, start: float) -> CallResult:
+        """A call that took the worker with it: end the worker, count it, keep the evidence."""
+        self._kill()
+        self.dead_in_a_row += 1
+        if not self.evidence:
+            self.evidence = f"{self.target.name} {message}"
+        if self.given_up:
+            self.evidence = f"{self.evidence} ({self.dead_in_a_row} dead calls in a row; checking stopped)"
+        return CallResult(status, error_message=message, seconds=time.perf_counter() - start)
+
+    # ----------------------------------------------------------------------- the process
+
+    def _wait(self, seconds: float = 5.0) -> int | None:
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(seconds)
         except subprocess.TimeoutExpired:
             return None
 
-    @classmethod
-    def _kill(cls, proc: subprocess.Popen) -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything it started
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
-        cls._wait(proc)
+    def _kill(self) -> None:
+        if self._proc is not None:
+            try:
+                os.killpg(self._proc.pid, signal.SIGKILL)  # the worker and anything it started
+            except (ProcessLookupError, PermissionError):
+                self._proc.kill()
+            self._wait()
+        self._drop()
+
+    def _drop(self) -> None:
+        if self._fds is not None:
+            for fd in self._fds:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if self._proc is not None:
+            with _LIVE_LOCK:
+                _LIVE.discard(self._proc.pid)
+        self._proc, self._fds = None, None
 
     def _log_tail(self, lines: int = 6) -> str:
         """The worker's last words: a fatal error with its innermost frames, else the last lines."""
@@ -201,18 +327,28 @@ class WorkerExecutor:
         return ("; its last output: " + " | ".join(tail)) if tail else ""
 
     def close(self) -> None:
-        if self._proc is not None and self._conn is not None:
+        if self._proc is not None and self._fds is not None:
             try:
-                self._conn.send(None)
-            except OSError:
+                protocol.write_frame(self._fds[1], pickle.dumps(None), _deadline(1.0))
+            except (OSError, protocol.Timeout):
                 pass
-            if self._wait(self._proc) is None:
-                self._kill(self._proc)
+            if self._wait(2.0) is None:
+                self._kill()
+            else:
+                # the worker is gone; anything the implementation started in its group goes too
+                try:
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         self._drop()
         try:
             os.unlink(self.log_path)
         except OSError:
             pass
+
+
+def _deadline(seconds: float) -> float:
+    return time.monotonic() + seconds
 
 
 def _exit_text(code: int | None) -> str:

@@ -373,6 +373,8 @@ def inputs_untouched(ctx: Context, case: Case) -> None:
     result = ctx.call(case["args"])
     if result.input_changes:
         raise PropertyFailure("; ".join(result.input_changes))
+    if result.status != "ok":  # a call that did not return shows nothing about its inputs
+        raise PropertyFailure(f"the call {result.describe_failure()}", call=result.status)
 
 
 @prop(invalid_calls, external="strict")

@@ -1,10 +1,14 @@
-"""The pytest face of the runner: the same properties, one test per implementation x property.
+"""The pytest face of the engine: the same properties, one test per subject x implementation x property.
 
 Installed as a pytest plugin (entry point ``pytest11``); it only adds options and
 parametrizes tests that ask for the ``conformance_cell`` fixture, such as those
 in :mod:`conformance.suite`. Run the suite in your own CI with::
 
     pytest --pyargs conformance.suite --impl mypkg.mymod:my_impl --junitxml=report.xml
+
+Every option of ``python -m conformance check`` is here, spelled ``--conformance-NAME``
+(``--impl`` and ``--subject`` keep their short names). Options are validated by the
+engine, as the CLI's are: a mistake is one line (``ERROR: ...``), exit 4.
 """
 
 from __future__ import annotations
@@ -13,6 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+
+#: The CLI's option -> this face's spelling (the words of a usage error name it).
+SPELLING = {"--impl": "--impl", "--subject": "--subject"}
+
+
+def spell(option: str) -> str:
+    return SPELLING.get(option, "--conformance-" + option.lstrip("-"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -30,14 +41,42 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--conformance-subject",
         dest="conformance_subject",
         default="vmap_over_batch",
-        help="the subject to check (see python -m conformance subjects)",
+        help="the subject to check: a name, A,B or all (see python -m conformance subjects)",
     )
-    group.addoption("--conformance-profile", default=None, help="dev, ci or fuzz")
-    group.addoption("--conformance-max-examples", type=int, default=None)
-    group.addoption("--conformance-strict", action="store_true")
-    group.addoption("--conformance-x64", action="store_true")
-    group.addoption("--conformance-timeout", type=float, default=None)
-    group.addoption("--conformance-isolation", choices=("process", "none"), default="process")
+    group.addoption("--conformance-profile", default=None, help="dev (default), ci or fuzz")
+    group.addoption(
+        "--conformance-max-examples",
+        type=int,
+        default=None,
+        help="examples per property (default: the profile's)",
+    )
+    group.addoption(
+        "--conformance-property",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only these properties (repeatable)",
+    )
+    group.addoption(
+        "--conformance-strict",
+        action="store_true",
+        help="also require external implementations to reject invalid input clearly",
+    )
+    group.addoption("--conformance-x64", action="store_true", help="enable jax_enable_x64")
+    group.addoption(
+        "--conformance-timeout", type=float, default=None, help="seconds one call may take (default 60)"
+    )
+    group.addoption(
+        "--conformance-load-timeout",
+        type=float,
+        default=None,
+        help="seconds an implementation may take to load (default 60)",
+    )
+    group.addoption(
+        "--conformance-isolation",
+        default="process",
+        help="process (default) or none (built-ins only)",
+    )
     group.addoption("--conformance-expect", default=None, metavar="FILE", help="your expected failures")
     group.addoption(
         "--conformance-corpus",
@@ -51,102 +90,90 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="DIR",
         help="JAX's persistent compilation cache folder, or 'off'",
     )
+    group.addoption(
+        "--conformance-jobs",
+        type=int,
+        default=None,
+        help="accepted for parity with the CLI; tests run one by one",
+    )
+
+
+def _build(config: pytest.Config) -> Any:
+    from conformance.engine import Engine, EngineOptions, UsageError
+
+    opt = config.getoption
+    try:
+        options = EngineOptions.build(
+            subject=opt("conformance_subject"),
+            profile=opt("--conformance-profile"),
+            max_examples=opt("--conformance-max-examples"),
+            impls=opt("--impl"),
+            properties=opt("--conformance-property"),
+            strict=opt("--conformance-strict"),
+            x64=opt("--conformance-x64"),
+            timeout=opt("--conformance-timeout"),
+            load_timeout=opt("--conformance-load-timeout"),
+            isolation=opt("--conformance-isolation"),
+            compile_cache=opt("--conformance-compile-cache"),
+            jobs=opt("--conformance-jobs"),
+            corpus_dir=opt("--conformance-corpus"),
+            expect=opt("--conformance-expect"),
+            spell=spell,
+        )
+        return Engine(options)
+    except (UsageError, ValueError) as e:
+        raise pytest.UsageError(str(e)) from None
+
+
+_ENGINE = pytest.StashKey[Any]()
+
+
+def _engine(config: pytest.Config) -> Any:
+    if _ENGINE not in config.stash:
+        config.stash[_ENGINE] = _build(config)
+    return config.stash[_ENGINE]
+
+
+def _asked_for(config: pytest.Config) -> bool:
+    """Whether this pytest run was given any of the suite's options."""
+    defaults = {"conformance_subject": "vmap_over_batch", "conformance_isolation": "process"}
+    for name, value in vars(config.option).items():
+        if name == "impl" or name.startswith("conformance_"):
+            if value not in (None, False, [], defaults.get(name)):
+                return True
+    return False
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Validate the suite's options before collection, so a mistake is one line, not a traceback.
+    if _asked_for(config):
+        _engine(config)
 
 
 @dataclass
 class Cell:
-    """One implementation x property, run by :meth:`run` inside a test."""
+    """One subject x implementation x property, run by :meth:`run` inside a test."""
 
-    session: Any
-    impl: Any
+    engine: Any
+    subject: Any
+    target: Any
     origin: str
-    prop: str
+    prop: Any
 
     def run(self) -> Any:
-        return self.session.run(self)
-
-
-class _Session:
-    """Per-pytest-session state: options, the shared oracle cache and the executors."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        from conformance import corpus
-        from conformance.expectations import ExpectationFileError, parse_file
-        from conformance.profiles import get_profile
-        from conformance.runner import RunOptions, configure_jax
-        from conformance.subjects import get_subject
-
-        opt = config.getoption
-        try:
-            profile = get_profile(opt("--conformance-profile"))
-            profile = profile.with_examples(opt("--conformance-max-examples"))
-            if profile.use_database and not profile.derandomize:
-                from conformance.database import open_database_cached
-
-                open_database_cached(profile.database_path)
-            self.options = RunOptions(
-                get_subject(opt("conformance_subject")),
-                profile,
-                opt("--conformance-strict"),
-                opt("--conformance-x64"),
-                opt("--conformance-timeout"),
-                opt("--conformance-isolation"),
-                compile_cache=opt("--conformance-compile-cache"),
-                corpus=opt("--conformance-corpus") or corpus.DEFAULT_DIR,
-                expectations=tuple(parse_file(opt("--conformance-expect")))
-                if opt("--conformance-expect")
-                else (),
-            )
-            configure_jax(self.options.x64, self.options.compile_cache)
-        except (KeyError, ValueError, ExpectationFileError, OSError) as e:
-            raise pytest.UsageError(str(e.args[0]) if isinstance(e, KeyError) else str(e)) from None
-        self._contexts: dict[str, Any] = {}
-        self._panel: Any = None
-        self._cache: Any = None
-
-    def context(self, cell: Cell) -> Any:
-        from conformance.context import SharedCache
-        from conformance.runner import make_context, reference_panel
-
-        if self._panel is None:
-            self._panel = reference_panel(self.options.subject)
-            self._cache = SharedCache()
-        if cell.impl.name not in self._contexts:
-            ctx = make_context(cell.impl, self.options, self._panel, self._cache)
-            ctx.executor.start()
-            self._contexts[cell.impl.name] = ctx
-        return self._contexts[cell.impl.name]
-
-    def run(self, cell: Cell) -> Any:
-        from conformance.properties import PROPERTIES
-        from conformance.runner import (
-            apply_expectation,
-            expected_failure,
-            pinned_cases,
-            replay_prefix,
-            run_cell,
-        )
+        from conformance.verdict import Status
         from impl.registry import ImplementationLoadError
 
         try:
-            ctx = self.context(cell)
+            result = self.engine.cell(self.subject, self.target, self.origin, self.prop)
         except ImplementationLoadError as e:
-            pytest.fail(f"{cell.impl.name} could not be loaded: {e}", pytrace=False)
-        prop = PROPERTIES[cell.prop]
-        result = run_cell(
-            ctx,
-            prop,
-            self.options.profile,
-            replay_prefix(cell.impl, self.options, cell.origin),
-            pinned_cases(self.options, prop),
-        )
-        result = apply_expectation(result, expected_failure(cell.impl, cell.prop, self.options))
-        if result.status == "skip":
+            pytest.fail(f"{self.target.name} could not be loaded: {e}", pytrace=False)
+        if result.status == Status.SKIP:
             pytest.skip(result.message)
-        if result.status == "xfail":
+        if result.status == Status.XFAIL:
             pytest.xfail(f"{result.expected_failure}: {result.message}")
-        if result.status != "pass":
-            lines = [f"{cell.impl.name} / {cell.prop}: {result.message}"]
+        if result.status != Status.PASS:
+            lines = [f"{self.target.name} / {self.prop.name}: {result.status}: {result.message}"]
             if result.counterexample:
                 lines.append("minimal counterexample:")
                 lines += [f"  {k} = {v}" for k, v in result.counterexample["summary"].items()]
@@ -155,37 +182,21 @@ class _Session:
             pytest.fail("\n".join(lines), pytrace=False)
         return result
 
-    def close(self) -> None:
-        for ctx in self._contexts.values():
-            ctx.executor.close()
-
-
-_SESSION_KEY = pytest.StashKey[_Session]()
-
-
-def _session(config: pytest.Config) -> _Session:
-    if _SESSION_KEY not in config.stash:
-        config.stash[_SESSION_KEY] = _Session(config)
-    return config.stash[_SESSION_KEY]
-
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "conformance_cell" not in metafunc.fixturenames:
         return
-    from conformance.cli import _load_impls
-    from conformance.runner import subject_properties
-    from impl.registry import ImplementationLoadError
-
-    session = _session(metafunc.config)
-    try:
-        impls = _load_impls(metafunc.config.getoption("--impl"), session.options.subject.name)
-    except ImplementationLoadError as e:
-        raise pytest.UsageError(str(e)) from None
-    props = subject_properties(session.options.subject)
-    cells = [Cell(session, impl, origin, p) for impl, origin in impls for p in props]
-    metafunc.parametrize("conformance_cell", cells, ids=[f"{c.impl.name}-{c.prop}" for c in cells])
+    engine = _engine(metafunc.config)
+    several = engine.options.several
+    cells, ids = [], []
+    for subject in engine.options.subjects:
+        for target, origin in engine.targets(subject):
+            for prop in engine.properties(subject):
+                cells.append(Cell(engine, subject, target, origin, prop))
+                ids.append((f"{subject.name}-" if several else "") + f"{target.name}-{prop.name}")
+    metafunc.parametrize("conformance_cell", cells, ids=ids)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _SESSION_KEY in config.stash:
-        config.stash[_SESSION_KEY].close()
+    if _ENGINE in config.stash:
+        config.stash[_ENGINE].close()

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from conformance.runner import RunReport
+from conformance.engine import RunReport
+from conformance.verdict import Status, Verdict
 
 MARKS = {
-    "pass": "[green]pass[/]",
-    "fail": "[bold red]FAIL[/]",
-    "skip": "[dim]skip[/]",
-    "error": "[magenta]ERROR[/]",
-    "xfail": "[yellow]xfail[/]",
-    "xpass": "[bold red]XPASS[/]",
+    Status.PASS: "[green]pass[/]",
+    Status.FAIL: "[bold red]FAIL[/]",
+    Status.SKIP: "[dim]skip[/]",
+    Status.INCOMPLETE: "[bold magenta]INCOMPLETE[/]",
+    Status.ERROR: "[magenta]ERROR[/]",
+    Status.XFAIL: "[yellow]xfail[/]",
+    Status.XPASS: "[bold red]XPASS[/]",
+}
+VERDICTS = {
+    Verdict.CONFORMS: "[green]conforms[/]",
+    Verdict.KNOWN_NON_CONFORMANT: "[yellow]known non-conformant[/]",
+    Verdict.DOES_NOT_CONFORM: "[bold red]does not conform[/]",
+    Verdict.INCOMPLETE: "[bold magenta]incomplete[/]",
+    Verdict.LOAD_ERROR: "[red]load error[/]",
 }
 
 
@@ -40,7 +51,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
             row.append(MARKS[cell.status] if cell else "-")
         table.add_row(prop, *row)
     table.add_section()
-    table.add_row("[bold]verdict[/]", *[_verdict(i) for i in report.implementations])
+    table.add_row("[bold]verdict[/]", *[VERDICTS[i.verdict] for i in report.implementations])
     console.print(table)
     for impl in report.implementations:
         if impl.load_error:
@@ -48,35 +59,33 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
                 f"\n[bold red]{escape(impl.name)}[/]: could not be loaded: {escape(impl.load_error)}"
             )
         for cell in impl.properties:
-            if cell.status in ("fail", "error", "xpass"):
+            if cell.status in (Status.FAIL, Status.ERROR, Status.XPASS, Status.INCOMPLETE):
                 print_failure(console, impl.name, cell)
-    expected = [(i.name, c) for i in report.implementations for c in i.properties if c.status == "xfail"]
+    skipped = [(i.name, c) for i in report.implementations for c in i.properties if c.status == Status.SKIP]
+    for name, cell in skipped:
+        console.print(f"\n[dim]{escape(name)} / {cell.property}: skipped: {escape(cell.message)}[/]")
+    expected = [(i.name, c) for i in report.implementations for c in i.properties if c.status == Status.XFAIL]
     if expected:
         console.print("\n[bold yellow]Expected failures[/] (known non-conformant, the run stays green):")
         for name, cell in expected:
             print_failure(console, name, cell, "yellow")
-    counts = {s: 0 for s in ("pass", "fail", "error", "skip", "xfail", "xpass")}
+    counts = {s: 0 for s in Status}
     for impl in report.implementations:
         for cell in impl.properties:
-            counts[cell.status] += 1
-    failed = counts["fail"] + counts["error"] + counts["xpass"]
-    summary = f"{counts['pass']} passed, {failed} failed, {counts['skip']} skipped"
-    if counts["xfail"] or counts["xpass"]:
-        summary += f", {counts['xfail']} expected failures, {counts['xpass']} unexpected passes"
+            counts[Status(cell.status)] += 1
+    failed = counts[Status.FAIL] + counts[Status.ERROR] + counts[Status.XPASS] + counts[Status.INCOMPLETE]
+    summary = f"{counts[Status.PASS]} passed, {failed} failed, {counts[Status.SKIP]} skipped"
+    if counts[Status.INCOMPLETE]:
+        summary += f" ({counts[Status.INCOMPLETE]} incomplete: ran no example)"
+    if counts[Status.XFAIL] or counts[Status.XPASS]:
+        summary += f", {counts[Status.XFAIL]} expected failures, {counts[Status.XPASS]} unexpected passes"
+    loads = sum(1 for i in report.implementations if i.load_error)
+    if loads:
+        summary += f", {loads} could not be loaded"
     console.print(f"\n{report.elapsed_seconds:.1f} s. conformance: {summary}")
 
 
-def _verdict(impl) -> str:  # noqa: ANN001
-    if impl.load_error:
-        return "[red]load error[/]"
-    if not impl.passed:
-        return "[bold red]does not conform[/]"
-    if any(c.status == "xfail" for c in impl.properties):
-        return "[yellow]known non-conformant[/]"
-    return "[green]conforms[/]"
-
-
-def print_failure(console: Console, impl: str, cell, colour: str = "red") -> None:  # noqa: ANN001
+def print_failure(console: Console, impl: str, cell: Any, colour: str = "red") -> None:
     console.print(f"\n[bold {colour}]{escape(impl)} / {cell.property}[/]: {escape(cell.claim)}")
     if cell.expected_failure:
         console.print(f"  expected to fail: {escape(cell.expected_failure)}")

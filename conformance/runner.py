@@ -1,55 +1,54 @@
-"""The runner: the one place that joins implementations, strategies and properties.
+"""The cell runner: one implementation x one property, as a bounded Hypothesis search.
 
-For each implementation and property (a *cell*) it runs a Hypothesis search over
-the property's cases, bounds the time spent shrinking, and turns the outcome into
-a :class:`CellResult` with the minimal counterexample and a replay command.
+For each cell it runs a Hypothesis search over the property's cases (then one inside
+each edge of the domain), bounds the time spent shrinking, counts the examples each
+search ran, and turns the outcome into a :class:`CellResult` with the minimal
+counterexample and a replay command. Putting a run together (implementations,
+workers, panels, reports) is the engine's job (:mod:`conformance.engine`).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import platform
-import shlex
 import shutil
 import sys
 import time
 import traceback
 import zlib
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import Flaky, InvalidArgument, Unsatisfiable
 
-from conformance import codec, corpus
-from conformance.compile_cache import enable as enable_compile_cache
-from conformance.context import Context, PropertyFailure, SharedCache
+from conformance import codec
+from conformance.context import Context, PropertyFailure
 from conformance.database import open_database_cached
-from conformance.executors import InProcessExecutor, WorkerExecutor
-from conformance.expectations import Expectation, installed_versions, match
 from conformance.profiles import Profile
-from conformance.properties import PROPERTIES, Case, Property
+from conformance.properties import Case, Property
 from conformance.subjects import StrategyConfig, Subject
-from impl.registry import Implementation, ImplementationLoadError, names
-from impl.registry import get as get_impl
-
-#: Cell statuses that do not fail a run.
-PASSING = ("pass", "skip", "xfail")
-REPORT_SCHEMA = "nnx-conformance/report/2"
+from conformance.verdict import ReplayCommand, Status
 
 #: Longest inline ``--case`` in a replay command; longer cases go to a file.
 INLINE_CASE_LIMIT = 1500
 CASE_DIR_ENV = "CONFORMANCE_CASE_DIR"
+#: The name of the search over the whole domain in ``CellResult.edges``.
+DOMAIN = "domain"
+
+#: Health checks kept off, each with its reason; the others are on.
+SUPPRESSED_HEALTH_CHECKS = {
+    # The first call of each new shape compiles (0.3-0.5 s): slow examples are JAX, not the strategy.
+    HealthCheck.too_slow: "first calls compile",
+    # Each search builds its test function anew (one per edge): the same body, not a mixed-up executor.
+    HealthCheck.differing_executors: "a test function per search",
+}
 
 
 @dataclass
 class CellResult:
     property: str
     claim: str
-    status: str  # pass | fail | skip | error | xfail (an expected failure) | xpass (it was expected to fail)
+    status: Status
     examples: int = 0
     calls: int = 0
     seconds: float = 0.0
@@ -64,39 +63,10 @@ class CellResult:
     first_failure_example: int | None = None
     #: why this cell was expected to fail (a known non-conformant reference, or the user's file)
     expected_failure: str | None = None
-
-
-@dataclass
-class ImplResult:
-    name: str
-    spec: str
-    builtin: bool
-    properties: list[CellResult] = field(default_factory=list)
-    seconds: float = 0.0
-    load_error: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return self.load_error is None and all(c.status in PASSING for c in self.properties)
-
-
-@dataclass
-class RunOptions:
-    subject: Subject
-    profile: Profile
-    strict: bool = False
-    x64: bool = False
-    timeout: float | None = None
-    isolation: str = "process"  # process | none
-    properties: tuple[str, ...] = ()
-    #: the persistent compilation cache folder, or "off" (default: conformance.compile_cache)
-    compile_cache: str | None = None
-    #: implementations checked at the same time (each in its own worker process)
-    jobs: int = 1
-    #: the regression corpus: pinned cases run first, in every profile (None: none)
-    corpus: str | None = None
-    #: the user's expected failures (conformance.expectations)
-    expectations: tuple[Expectation, ...] = ()
+    #: examples run by each search: the whole domain, then each edge
+    edges: dict[str, int] = field(default_factory=dict)
+    #: edges this property cannot reach, and why (no example there is not a gap)
+    unreachable: dict[str, str] = field(default_factory=dict)
 
 
 class ShrinkTracker:
@@ -141,7 +111,7 @@ def hypothesis_settings(profile: Profile, max_examples: int | None = None) -> se
         derandomize=profile.derandomize,
         database=database,
         deadline=None,  # compilation makes first calls slow; hangs are caught by the per-call timeout
-        suppress_health_check=list(HealthCheck),
+        suppress_health_check=list(SUPPRESSED_HEALTH_CHECKS),
         report_multiple_bugs=False,
         verbosity=Verbosity.quiet,
         phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
@@ -153,7 +123,7 @@ def run_cell(
     ctx: Context,
     prop: Property,
     profile: Profile,
-    replay_prefix: list[str],
+    replay_prefix: dict[str, Any],
     pinned: list[Case] | tuple[Case, ...] = (),
 ) -> CellResult:
     """Search for a counterexample to ``prop`` on ``ctx``'s implementation.
@@ -162,10 +132,15 @@ def run_cell(
     Then one search over the whole domain, then (in profiles with ``edge_examples``)
     a short search inside each edge of the domain, so every edge is reached by
     construction; the first failure ends the cell and is shrunk inside its search.
+    A search that ran no example makes the cell ``incomplete``, never ``pass``.
     """
     if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
         return CellResult(
-            prop.name, prop.claim, "skip", message="external implementations: only with --strict"
+            prop.name,
+            prop.claim,
+            Status.SKIP,
+            message="runs on external implementations only with --strict (it checks how invalid "
+            "input is rejected, which the contract leaves open)",
         )
     tracker = ShrinkTracker(profile.shrink_seconds)
     calls_before = ctx.calls
@@ -173,29 +148,50 @@ def run_cell(
     strata: list[str | None] = [None]
     if profile.edge_examples and prop.edges:
         strata += list(ctx.subject.edges(config))
-    status, message, edge = "pass", "", None
+    status, message, edge = Status.PASS, "", None
+    edges: dict[str, int] = {}
+    unreachable: dict[str, str] = {}
     try:
         for edge in strata:
             explicit = pinned if edge is None else ()
+            before = tracker.examples
             status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker, explicit)
-            if status != "pass":
+            edges[edge or DOMAIN] = tracker.examples - before
+            if status == Status.SKIP:  # an edge this property cannot reach
+                unreachable[edge or DOMAIN] = message
+                status, message = Status.PASS, ""
+                continue
+            if status != Status.PASS:
+                break
+            if edges[edge or DOMAIN] == 0:
+                status = Status.INCOMPLETE
+                message = (
+                    f"ran no example {'in the whole domain' if edge is None else f'inside the edge {edge!r}'}"
+                )
                 break
     except Exception as e:  # the suite's own fault, never the implementation's
         tb = traceback.format_exc(limit=-3)
         return CellResult(
             prop.name,
             prop.claim,
-            "error",
+            Status.ERROR,
             tracker.examples,
             ctx.calls - calls_before,
             time.perf_counter() - tracker.start,
             message=f"internal error in the suite: {type(e).__name__}: {e}\n{tb}",
+            edges=edges,
         )
     end = time.perf_counter()
     result = CellResult(
         prop.name, prop.claim, status, tracker.examples, ctx.calls - calls_before, end - tracker.start
     )
-    if status == "fail" and tracker.last is not None:
+    result.edges, result.unreachable = edges, unreachable
+    if status == Status.INCOMPLETE:
+        result.message = message
+    if status == Status.PASS and ctx.executor.given_up:
+        # the implementation stopped answering during this cell: what passed was not checked
+        result.status, result.message = Status.FAIL, f"not checked: {ctx.executor.evidence}"
+    if status == Status.FAIL and tracker.last is not None:
         case, failure = tracker.last
         result.message = message + failure.message
         result.counterexample = {
@@ -230,14 +226,19 @@ def _search(
     config: StrategyConfig,
     tracker: ShrinkTracker,
     explicit: list[Case] | tuple[Case, ...] = (),
-) -> tuple[str, str]:
-    """One Hypothesis search over ``prop``'s cases under ``config``: ``(status, message prefix)``."""
+) -> tuple[Status, str]:
+    """One Hypothesis search over ``prop``'s cases under ``config``: ``(status, message prefix)``.
+
+    ``SKIP`` means the edge cannot be reached by this property (the message says why).
+    """
     strategy = case_strategy(prop, ctx.subject, config)
 
     def body(case: Case) -> None:
         tracker.examples += 1
         if tracker.passes_unchecked(case):
             return
+        if ctx.executor.given_up and _case_key(case) not in tracker.failed:
+            return  # the implementation stopped answering: only cases that really failed may fail
         try:
             prop.check(ctx, case)
         except PropertyFailure as failure:
@@ -263,16 +264,17 @@ def _search(
     try:
         test()
     except PropertyFailure:
-        return "fail", ""
+        return Status.FAIL, ""
     except Flaky:
-        return "fail", "failed, then passed when re-run on the same input (nondeterministic): "
+        return Status.FAIL, "failed, then passed when re-run on the same input (nondeterministic): "
     except Unsatisfiable:
-        return "pass", ""  # every case of this edge was filtered out (zero input for seed pairs)
-    except InvalidArgument:
+        where = "the whole domain" if config.edge is None else f"the edge {config.edge!r}"
+        return Status.INCOMPLETE, f"ran no example: every case of {where} was filtered out"
+    except InvalidArgument as e:
         if config.edge is None:
             raise
-        return "pass", ""  # an edge this property cannot reach (B = 0 for batch edits)
-    return "pass", ""
+        return Status.SKIP, f"cannot be reached by this property ({' '.join(str(e).split())[:200]})"
+    return Status.PASS, ""
 
 
 def summarize(case: Case) -> dict[str, str]:
@@ -286,7 +288,8 @@ def summarize(case: Case) -> dict[str, str]:
     return out
 
 
-def replay_command(prefix: list[str], prop: str, case: Case) -> str:
+def replay_command(prefix: dict[str, Any], prop: str, case: Case) -> str:
+    """The command that replays ``case``; a case too long for a command line goes to a file."""
     text = codec.dumps(case)
     if len(text) > INLINE_CASE_LIMIT:
         folder = os.environ.get(CASE_DIR_ENV, ".conformance/cases")
@@ -294,10 +297,8 @@ def replay_command(prefix: list[str], prop: str, case: Case) -> str:
         path = os.path.join(folder, f"{prop}-{zlib.crc32(text.encode()):08x}.json")
         with open(path, "w") as f:
             f.write(text)
-        arg = "@" + path
-    else:
-        arg = text
-    return " ".join(shlex.quote(p) for p in [*prefix, "--property", prop, "--case", arg])
+        text = "@" + path
+    return str(ReplayCommand(property=prop, case=text, python=_python(), **prefix))
 
 
 def _python() -> str:
@@ -308,242 +309,14 @@ def _python() -> str:
     return sys.executable
 
 
-def replay_prefix(impl: Implementation, options: RunOptions, origin: str) -> list[str]:
-    prefix = [_python(), "-m", "conformance", "replay", "--subject", options.subject.name, "--impl", origin]
-    if options.x64:
-        prefix.append("--x64")
-    if options.strict:
-        prefix.append("--strict")
-    return prefix
-
-
-def make_executor(impl: Implementation, options: RunOptions) -> Any:
-    if options.isolation == "none":
-        return InProcessExecutor(impl)
-    return WorkerExecutor(impl, options.x64, options.timeout or options.profile.timeout)
-
-
-def make_context(
-    impl: Implementation, options: RunOptions, panel: dict[str, InProcessExecutor], cache: SharedCache
-) -> Context:
-    """What the properties see for ``impl``: its executor (not started yet) and the panel minus itself."""
-    own = {n: e for n, e in panel.items() if not (impl.builtin and n == impl.name)}
-    return Context(options.subject, make_executor(impl, options), own, options.x64, options.strict, cache)
-
-
-def reference_panel(subject: Subject) -> dict[str, InProcessExecutor]:
-    """The subject's conforming built-ins, run in this process: trusted code, shared by every cell.
-
-    A built-in registered with known failures (a non-conformant reference) is no witness.
-    """
-    impls = [get_impl(n, subject.name) for n in names(subject.name, builtin_only=True)]
-    return {i.name: InProcessExecutor(i) for i in impls if not i.known_failures}
-
-
-def selected_properties(options: RunOptions) -> list[Property]:
-    return [PROPERTIES[p] for p in subject_properties(options.subject, options.properties)]
-
-
-def subject_properties(subject: Subject, chosen: Iterable[str] = ()) -> list[str]:
-    """``chosen`` (default: all of the subject's properties), checked against what applies."""
-    chosen = tuple(chosen) or subject.properties
-    for p in chosen:
-        if p not in PROPERTIES:
-            raise ValueError(f"unknown property {p!r}; known: {', '.join(PROPERTIES)}")
-        if p not in subject.properties:
-            raise ValueError(
-                f"property {p!r} does not apply to {subject.name}; its properties: "
-                f"{', '.join(subject.properties)}"
-            )
-    return list(chosen)
-
-
-def pinned_cases(options: RunOptions, prop: Property) -> list[Case]:
-    """The cases ``prop`` checks first: the regression corpus's, then the property's own fixed ones."""
-    cases: list[Case] = []
-    if options.corpus:
-        cases += corpus.load_pinned(options.corpus, options.subject.name, prop.name, options.x64)
-    if prop.fixed is not None:
-        cases += prop.fixed(options.subject, options.x64)
-    return cases
-
-
-def expected_failure(impl: Implementation, prop: str, options: RunOptions) -> str | None:
-    """Why ``impl`` is expected to break ``prop`` here: registered as a known failure, or the
-    user's expectation file for these versions; None when it is expected to hold."""
-    known = dict(impl.known_failures).get(prop)
-    if known:
-        return known
-    entry = match(options.expectations, options.subject.name, impl.name, prop, installed_versions())
-    return entry.describe() if entry else None
-
-
 def apply_expectation(cell: CellResult, reason: str | None) -> CellResult:
     """A failure that was expected becomes ``xfail`` (evidence kept); a pass becomes ``xpass``."""
     if reason is None:
         return cell
     cell.expected_failure = reason
-    if cell.status == "fail":
-        cell.status = "xfail"
-    elif cell.status == "pass":
-        cell.status = "xpass"
+    if cell.status == Status.FAIL:
+        cell.status = Status.XFAIL
+    elif cell.status == Status.PASS:
+        cell.status = Status.XPASS
         cell.message = f"expected to fail ({reason}), but held on every example: a stale expectation"
     return cell
-
-
-def effective_jobs(options: RunOptions, n_impls: int) -> int:
-    """How many implementations to check at once: each needs its own worker process
-    (``--isolation none`` runs them one by one), and Hypothesis runs tests from several
-    threads only since 6.136."""
-    if options.isolation != "process" or n_impls < 2 or options.jobs <= 1:
-        return 1
-    import hypothesis
-
-    if tuple(int(p) for p in hypothesis.__version__.split(".")[:2]) < (6, 136):
-        return 1
-    return min(options.jobs, n_impls)
-
-
-def default_jobs() -> int:
-    return max(1, min(4, os.cpu_count() or 1))
-
-
-def configure_jax(x64: bool, compile_cache: str | None = None) -> str | None:
-    """x64 on or off, and the persistent compilation cache (see :mod:`conformance.compile_cache`)."""
-    import jax
-
-    jax.config.update("jax_enable_x64", bool(x64))
-    return enable_compile_cache(compile_cache)
-
-
-def check_implementation(
-    impl: Implementation,
-    origin: str,
-    options: RunOptions,
-    panel: dict[str, InProcessExecutor],
-    cache: SharedCache,
-    on_cell: Callable[[str, CellResult], None] | None = None,
-) -> ImplResult:
-    """All selected properties on one implementation."""
-    start = time.perf_counter()
-    result = ImplResult(impl.name, impl.spec, impl.builtin)
-    ctx = make_context(impl, options, panel, cache)
-    executor = ctx.executor
-    prefix = replay_prefix(impl, options, origin)
-    try:
-        executor.start()
-        for prop in selected_properties(options):
-            cell = run_cell(ctx, prop, options.profile, prefix, pinned_cases(options, prop))
-            cell = apply_expectation(cell, expected_failure(impl, prop.name, options))
-            result.properties.append(cell)
-            if on_cell:
-                on_cell(impl.name, cell)
-    except ImplementationLoadError as e:
-        result.load_error = str(e)
-    finally:
-        executor.close()
-    result.seconds = round(time.perf_counter() - start, 3)
-    return result
-
-
-@dataclass
-class RunReport:
-    subject: str
-    profile: str
-    strict: bool
-    x64: bool
-    environment: dict[str, Any]
-    elapsed_seconds: float
-    implementations: list[ImplResult]
-    signature: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return all(i.passed for i in self.implementations)
-
-    def exit_code(self) -> int:
-        if any(i.load_error for i in self.implementations):
-            return 2
-        if any(c.status == "error" for i in self.implementations for c in i.properties):
-            return 3
-        return 0 if self.passed else 1
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "schema": REPORT_SCHEMA,
-            "subject": self.subject,
-            "signature": self.signature,
-            "profile": self.profile,
-            "strict": self.strict,
-            "x64": self.x64,
-            "environment": self.environment,
-            "elapsed_seconds": self.elapsed_seconds,
-            "passed": self.passed,
-            "implementations": [
-                {
-                    **{k: v for k, v in asdict(i).items() if k != "properties"},
-                    "passed": i.passed,
-                    "properties": [{**asdict(c), "name": c.property} for c in i.properties],
-                }
-                for i in self.implementations
-            ],
-        }
-
-    def write_json(self, path: str) -> None:
-        with open(path, "w") as f:
-            json.dump(self.to_json(), f, indent=2, default=str)
-
-
-def environment(x64: bool) -> dict[str, Any]:
-    import flax
-    import hypothesis
-    import jax
-    import numpy
-
-    return {
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "flax": flax.__version__,
-        "numpy": numpy.__version__,
-        "hypothesis": hypothesis.__version__,
-        "backend": jax.default_backend(),
-        "devices": [str(d) for d in jax.devices()],
-        "x64": bool(x64),
-        "machine": platform.machine(),
-        "system": platform.system(),
-        "cpu_count": os.cpu_count(),
-        "executable": sys.executable,
-    }
-
-
-def run(
-    impls: Iterable[tuple[Implementation, str]],
-    options: RunOptions,
-    on_cell: Callable[[str, CellResult], None] | None = None,
-) -> RunReport:
-    """Check every ``(implementation, origin spec)`` pair; ``origin`` is what the user typed."""
-    configure_jax(options.x64, options.compile_cache)
-    start = time.perf_counter()
-    panel = reference_panel(options.subject)
-    cache = SharedCache()
-    impls = list(impls)
-    jobs = effective_jobs(options, len(impls))
-
-    def one(pair: tuple[Implementation, str]) -> ImplResult:
-        return check_implementation(pair[0], pair[1], options, panel, cache, on_cell)
-
-    if jobs == 1:
-        results = [one(pair) for pair in impls]
-    else:
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="conformance") as pool:
-            results = list(pool.map(one, impls))
-    return RunReport(
-        options.subject.name,
-        options.profile.name,
-        options.strict,
-        options.x64,
-        environment(options.x64),
-        round(time.perf_counter() - start, 3),
-        results,
-        options.subject.signature,
-    )

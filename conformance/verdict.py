@@ -119,7 +119,9 @@ class ReplayCommand:
         except ValueError as e:
             raise ValueError(f"not a replay command: {e}") from None
         if "replay" not in tokens:
-            raise ValueError("not a replay command: expected '... -m conformance replay --subject S --impl I ...'")
+            raise ValueError(
+                "not a replay command: expected '... -m conformance replay --subject S --impl I ...'"
+            )
         at = tokens.index("replay")
         args, _ = _PARSER.parse_known_args(tokens[at + 1 :])
         missing = [f"--{k}" for k in ("impl", "property", "case") if getattr(args, k) is None]

@@ -194,11 +194,29 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
         canonical = f"{os.path.abspath(where)}:{attr}"
     name = label or attr.rsplit(".", 1)[-1]
     builtin = where.startswith("impl.") and where in BUILTIN_MODULES
-    known: tuple[tuple[str, str], ...] = ()
-    if builtin:
-        registered = [i for i in _REGISTRY.get(subject, {}).values() if i.fn is obj]
-        known = registered[0].known_failures if registered else ()
+    # What the module registered for this subject (its known failures), if it registered ``obj``.
+    registered = [i for i in _REGISTRY.get(subject, {}).values() if i.fn is obj]
+    known = registered[0].known_failures if registered else ()
     return Implementation(name, obj, canonical, subject, builtin, known)
+
+
+def spec_name(spec: str) -> str:
+    """The name an implementation is shown under, read from its spec alone (nothing is imported):
+    ``NAME=SPEC`` -> NAME, ``module:attr.fn`` or ``file.py:fn`` -> fn, a registered name -> itself."""
+    spec = spec.strip()
+    label, eq, target = spec.partition("=")
+    if eq and label.strip():
+        return label.strip()
+    target = target if eq else spec
+    if ":" in target:
+        return target.rpartition(":")[2].rsplit(".", 1)[-1].strip() or target
+    return target
+
+
+def entry_point_specs(group: str = ENTRY_POINT_GROUP) -> list[str]:
+    """``NAME=module:attr`` for each implementation advertised by an installed package, without
+    importing it (a worker does that)."""
+    return [f"{ep.name}={ep.value}" for ep in importlib.metadata.entry_points(group=group)]
 
 
 def _import_target(spec: str, where: str) -> Any:
