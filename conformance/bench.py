@@ -36,7 +36,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -46,7 +45,12 @@ from typing import Any
 
 import numpy as np
 
+from conformance.environment import environment
+from impl.registry import one_line
+
 SCHEMA = "nnx-conformance/bench/1"
+#: Longest error text kept for a grid point (its type and message, on one line).
+ERROR_LIMIT = 300
 EXIT_OK, EXIT_USAGE = 0, 2
 
 DEFAULT_BATCH = (1, 8, 64, 512, 4096)
@@ -142,12 +146,6 @@ def parse_int_list(text: str, option: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(values))  # in the given order, without repeats
 
 
-def _one_line(e: BaseException, limit: int = 300) -> str:
-    text = " ".join(str(e).split())
-    text = f"{type(e).__name__}: {text}" if text else type(e).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 # --------------------------------------------------------------------------- timing
 
 
@@ -209,14 +207,14 @@ def measure_peak(size: int = DEFAULT_PEAK_SIZES[-1], runs: int = 3, budget_s: fl
         a @ b  # warm-up: BLAS threads
         rates["numpy"] = gflops(flops, _best_time(lambda: a @ b, (), runs, budget_s))
     except Exception as e:  # a broken BLAS should not stop the bench
-        rates["numpy"], errors["numpy"] = None, _one_line(e)
+        rates["numpy"], errors["numpy"] = None, one_line(e, limit=ERROR_LIMIT, with_type=True)
     try:
         ja, jb = jax.device_put(a), jax.device_put(b)
         dot = jax.jit(jnp.dot)
         _block(dot(ja, jb))  # compile
         rates["xla"] = gflops(flops, _best_time(dot, (ja, jb), runs, budget_s))
     except Exception as e:
-        rates["xla"], errors["xla"] = None, _one_line(e)
+        rates["xla"], errors["xla"] = None, one_line(e, limit=ERROR_LIMIT, with_type=True)
     source, best = _fastest(rates)
     return Peak(size, rates["numpy"], rates["xla"], best, source, errors["numpy"], errors["xla"])
 
@@ -306,7 +304,7 @@ def time_point(
         _block(fn(*args))  # warm-up
         row.steady_s = _median_time(fn, args, repeats)
     except (Exception, SystemExit) as e:
-        row.error = _one_line(e)
+        row.error = one_line(e, limit=ERROR_LIMIT, with_type=True)
         return row
     row.steady_gflops = gflops(row.flops, row.steady_s)
     row.steady_fraction_of_peak = fraction(row.steady_gflops, peak)
@@ -319,7 +317,7 @@ def time_point(
         row.jit_s = _median_time(jitted, args, repeats)
     except (Exception, SystemExit) as e:
         row.jit_first_s = row.jit_s = None
-        row.jit_error = _one_line(e)
+        row.jit_error = one_line(e, limit=ERROR_LIMIT, with_type=True)
         return row
     row.jit_gflops = gflops(row.flops, row.jit_s)
     row.jit_fraction_of_peak = fraction(row.jit_gflops, peak)
@@ -480,30 +478,6 @@ def _load_impls(specs: list[str], subject: str) -> list[Any]:
     return unique
 
 
-def environment() -> dict[str, Any]:
-    """What the numbers depend on: versions, CPUs, machine, JAX backend."""
-    import flax
-    import jax
-
-    try:
-        affinity: int | None = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        affinity = None
-    return {
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "flax": flax.__version__,
-        "numpy": np.__version__,
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": affinity,
-        "machine": platform.machine(),
-        "processor": platform.processor() or None,
-        "platform": platform.platform(),
-        "jax_backend": jax.default_backend(),
-        "jax_device": str(jax.devices()[0].device_kind),
-    }
-
-
 def run_bench(settings: Settings, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Measure the peak, then every implementation at every grid point; returns the JSON document."""
     import jax.numpy as jnp
@@ -569,7 +543,7 @@ def _document(
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "subject": settings.subject.name,
-        "environment": environment(),
+        "environment": environment(),  # conformance.environment's, as every report records it
         "grid": {
             "batch": list(settings.batch),
             "d_in": list(settings.d_in),

@@ -38,6 +38,8 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
+from impl.registry import one_line
+
 #: every key this suite writes to a Redis server starts with this
 KEY_PREFIX = b"nnx-conformance:"
 #: the key (after the prefix) :func:`open_database` writes to and clears to check it may write
@@ -50,11 +52,6 @@ REDIS_SCHEMES = ("redis", "rediss", "unix")
 MULTI = "multi:"
 READONLY = "readonly:"
 INSTALL_HINT = "pip install 'nnx-conformance[fuzz]' or pip install redis"
-
-
-def _one_line(e: BaseException) -> str:
-    text = " ".join(str(e).split())
-    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _scheme(location: str) -> str | None:
@@ -149,7 +146,9 @@ def _open_directory(location: str, *, writable: bool) -> ExampleDatabase:
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as e:
-            raise ValueError(f"{name}: cannot create it: {e.strerror or _one_line(e)}") from None
+            raise ValueError(
+                f"{name}: cannot create it: {e.strerror or one_line(e, with_type=True)}"
+            ) from None
         if not os.access(path, os.W_OK | os.X_OK):
             raise ValueError(f"{name}: not writable, so no failure could be saved")
     return DirectoryBasedExampleDatabase(path)
@@ -180,17 +179,23 @@ def _open_redis(url: str, *, writable: bool) -> ExampleDatabase:
             url, socket_connect_timeout=PING_TIMEOUT, socket_timeout=COMMAND_TIMEOUT
         )
     except ValueError as e:
-        raise ValueError(f"{name}: not a valid Redis URL: {_one_line(e)}") from None
+        raise ValueError(f"{name}: not a valid Redis URL: {one_line(e, with_type=True)}") from None
     try:
         probe.ping()
     except redis.exceptions.AuthenticationError as e:
-        raise ValueError(f"{name}: the server refused the credentials: {_one_line(e)}") from None
+        raise ValueError(
+            f"{name}: the server refused the credentials: {one_line(e, with_type=True)}"
+        ) from None
     except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as e:
-        raise ValueError(f"{name}: cannot reach the Redis server: {_one_line(e)}") from None
+        raise ValueError(f"{name}: cannot reach the Redis server: {one_line(e, with_type=True)}") from None
     except redis.exceptions.InvalidResponse as e:
-        raise ValueError(f"{name}: what answers there is not a Redis server: {_one_line(e)}") from None
+        raise ValueError(
+            f"{name}: what answers there is not a Redis server: {one_line(e, with_type=True)}"
+        ) from None
     except redis.exceptions.RedisError as e:
-        raise ValueError(f"{name}: the Redis server answered with an error: {_one_line(e)}") from None
+        raise ValueError(
+            f"{name}: the Redis server answered with an error: {one_line(e, with_type=True)}"
+        ) from None
     finally:
         probe.close()
     db = RedisExampleDatabase(client, key_prefix=KEY_PREFIX)
@@ -202,6 +207,6 @@ def _open_redis(url: str, *, writable: bool) -> ExampleDatabase:
             db.delete(PROBE_KEY, b"open_database")
         except redis.exceptions.RedisError as e:
             raise ValueError(
-                f"{name}: the server does not let this client save examples: {_one_line(e)}"
+                f"{name}: the server does not let this client save examples: {one_line(e, with_type=True)}"
             ) from None
     return db

@@ -46,6 +46,11 @@ from dataclasses import dataclass
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
+from conformance.environment import versions
+
+#: What :func:`conformance.environment.versions` says of a package that is not installed.
+NOT_INSTALLED = "not installed"
+
 #: Packages a version range may name.
 PACKAGES = ("jax", "jaxlib", "flax", "numpy", "python")
 
@@ -257,15 +262,11 @@ def unknown_names(
 
 
 def installed_versions() -> dict[str, str]:
-    """The versions the ranges are checked against: every package of :data:`PACKAGES` installed."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The versions the ranges are checked against: every package of :data:`PACKAGES` installed.
 
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        if name == "python":
-            continue
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
+    Read by :func:`conformance.environment.versions`, as every report records them; a
+    package that is not installed is left out (a range naming it cannot be checked).
+    """
+    packages = tuple(p for p in PACKAGES if p != "python")
+    found = {name: v for name, v in versions(packages).items() if v != NOT_INSTALLED}
+    return {"python": platform.python_version(), **found}

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conformance import bench
+from conformance.environment import environment
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -133,6 +134,8 @@ def test_quick_run_writes_json_with_schema(quick_run: tuple[int, Path]) -> None:
     assert doc["subject"] == "vmap_over_batch"
     env = doc["environment"]
     assert env["jax"] and env["flax"] and env["machine"] and env["cpu_count"] >= 1
+    # the one environment every report records (conformance.environment), nothing of its own
+    assert set(env) == set(environment()) and env["backend"] and env["device_kind"]
     assert doc["grid"]["batch"] == list(bench.QUICK_BATCH)
     assert [s["name"] for s in doc["implementations"]] == ["broadcast"]
     rows = doc["rows"]
