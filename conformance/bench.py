@@ -7,27 +7,8 @@ GEMM peak measurement (:func:`measure_peak`), the timing of one implementation a
 one grid point (:func:`time_point`), and the outputs: a rich table, a JSON file
 (schema :data:`SCHEMA`) and a PNG plot.
 
-For every implementation and every ``(B, D_in, features)`` of the grid it records
-
-* ``first``  -- the first call at that shape, after ``jax.clear_caches()``, so it
-  includes every compilation the call triggers (what a user's first call costs);
-* ``steady`` -- the median of ``--repeats`` eager calls after one warm-up call;
-* ``jit``    -- the median of ``--repeats`` calls of ``jax.jit(fn, static_argnums=...)``
-  (seed, features and other sizes static) after the compiling call, or ``null`` with
-  the one-line reason when the implementation cannot be jitted.
-
-GFLOP/s count the matmul only (``2 * B * D_in * features`` per call for
-``vmap_over_batch``), so the steady eager figure also pays for creating the
-parameters on every call. The peak is the best float32 GEMM rate of numpy and of
-jitted ``jnp.dot`` on square matrices (``--peak-size``), measured before and after
-the grid, so a busy moment does not set it. Implementations run in this process,
-without a timeout: the bench is for implementations that already pass ``check``.
-An implementation that raises at a grid point gets an error entry there; the run
-goes on.
-
-Exit codes: 0 the bench ran (even if some implementation raised at some point);
-2 usage error (a bad list, an unknown subject or implementation, an unwritable
-``--out``), reported as one ``error: ...`` line on stderr.
+What it measures, and its exit codes, are in :data:`DESCRIPTION` (plain text: it is
+what ``bench --help`` prints).
 """
 
 from __future__ import annotations
@@ -49,6 +30,36 @@ from conformance.environment import environment
 from impl.registry import one_line
 
 SCHEMA = "nnx-conformance/bench/1"
+
+#: ``bench --help``'s description: plain text, as a terminal shows it.
+DESCRIPTION = """\
+Time each implementation over a grid of batch sizes B, input sizes D_in and output
+sizes (features), and compare it with this machine's float32 GEMM peak.
+
+For every implementation and every (B, D_in, features) of the grid it records
+
+  first   the first call at that shape, after jax.clear_caches(), so it includes
+          every compilation the call triggers (what a user's first call costs);
+  steady  the median of --repeats eager calls after one warm-up call;
+  jit     the median of --repeats calls of jax.jit(fn, static_argnums=...) (seed,
+          features and other sizes static) after the compiling call, or null with
+          the one-line reason when the implementation cannot be jitted.
+
+GFLOP/s count the matmul only (2 * B * D_in * features per call for
+vmap_over_batch), so the steady eager figure also pays for creating the parameters
+on every call. The peak is the best float32 GEMM rate of numpy and of jitted
+jnp.dot on square matrices (--peak-size), measured before and after the grid, so a
+busy moment does not set it. Implementations run in this process, without a
+timeout: the bench is for implementations that already pass check. An
+implementation that raises at a grid point gets an error entry there; the run goes
+on.
+
+It prints a table and writes bench.json and bench.png (unless --no-plot) into --out.
+
+Exit codes: 0 the bench ran (even if some implementation raised at some point);
+2 usage error (a bad list, an unknown subject or implementation, an unwritable
+--out), reported as one "error: ..." line on stderr.
+"""
 #: Longest error text kept for a grid point (its type and message, on one line).
 ERROR_LIMIT = 300
 EXIT_OK, EXIT_USAGE = 0, 2
@@ -332,7 +343,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "bench",
         help="time implementations over a grid of B, D_in, features; table, JSON and PNG",
-        description=__doc__,
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(

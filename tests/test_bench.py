@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -111,6 +112,15 @@ def test_time_point_counts_calls_and_medians() -> None:
 
 
 # --------------------------------------------------------------------------- the command
+
+
+def test_help_is_plain_text(capsys: pytest.CaptureFixture[str]) -> None:
+    """``bench --help`` reads as a terminal shows it: no Sphinx roles, no reST literals."""
+    assert bench.main_bench(["--help"]) == 0
+    text = capsys.readouterr().out
+    assert "Exit codes:" in text and "--peak-size" in text
+    assert "`" not in text, text
+    assert not re.search(r":[a-z]+:", text), re.search(r".{20}:[a-z]+:.{20}", text)
 
 
 def test_parser_registers_bench_with_defaults() -> None:
