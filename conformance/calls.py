@@ -34,6 +34,8 @@ class CallResult:
     error_where: str = ""
     input_changes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: what the call left behind: changed global JAX configuration, threads, child processes
+    side_effects: list[str] = field(default_factory=list)
 
     def describe_failure(self) -> str:
         """One line on why there is no usable output."""
@@ -71,6 +73,7 @@ class CallResult:
             "error_where": self.error_where,
             "input_changes": list(self.input_changes),
             "seconds": self.seconds,
+            "side_effects": list(self.side_effects),
         }
         return message, data
 
@@ -92,6 +95,7 @@ class CallResult:
             message["error_where"],
             list(message["input_changes"]),
             message["seconds"],
+            list(message["side_effects"]),
         )
 
 
@@ -104,7 +108,7 @@ def _type_name(obj: Any) -> str:
     if cls is np.ndarray:
         return "numpy.ndarray"
     name = f"{cls.__module__}.{cls.__qualname__}"
-    return f"{name} (a numpy.ndarray subclass)" if isinstance(obj, np.ndarray) else name
+    return f"{name} (a numpy.ndarray subclass)" if issubclass(cls, np.ndarray) else name
 
 
 def _snapshot(arg: Any) -> Any:
@@ -143,6 +147,47 @@ def _changes(name: str, arg: Any, before: Any) -> list[str]:
     return out
 
 
+def _jax_config() -> dict[str, Any]:
+    import jax
+
+    values = getattr(jax.config, "values", None)
+    return dict(values) if isinstance(values, dict) else {}
+
+
+def _children() -> set[int]:
+    """This process's child processes (Linux /proc; empty elsewhere)."""
+    out: set[int] = set()
+    try:
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as f:
+                out |= {int(p) for p in f.read().split()}
+    except OSError:
+        pass
+    return out
+
+
+def _side_effects(config: dict[str, Any], threads: set[int], children: set[int]) -> list[str]:
+    """What a call left behind, against the state before it."""
+    out = []
+    now = _jax_config()
+    changed = sorted(k for k in set(config) | set(now) if config.get(k) != now.get(k))
+    if changed:
+        out.append(
+            "changed JAX's global configuration: "
+            + ", ".join(f"{k} {config.get(k)!r} -> {now.get(k)!r}" for k in changed[:5])
+        )
+    import threading
+
+    new_threads = [t.name for t in threading.enumerate() if t.ident not in threads and t.is_alive()]
+    if new_threads:
+        out.append(f"left {len(new_threads)} thread(s) running: {', '.join(new_threads[:5])}")
+    new_children = sorted(_children() - children)
+    if new_children:
+        pids = ", ".join(map(str, new_children[:5]))
+        out.append(f"left {len(new_children)} child process(es) running: pid {pids}")
+    return out
+
+
 def materialize_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v.materialize() if isinstance(v, KindedArray) else v for k, v in args.items()}
 
@@ -152,8 +197,11 @@ def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
 
     ``args`` must be in the function's parameter order.
     """
+    import threading
+
     live = materialize_args(args)
     before = {k: _snapshot(v) for k, v in live.items()}
+    config, threads, children = _jax_config(), {t.ident for t in threading.enumerate()}, _children()
     start = time.perf_counter()
     try:
         out = fn(*live.values())
@@ -187,4 +235,5 @@ def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
             result.input_changes += _changes(name, arg, before[name])
         except Exception as e:  # pragma: no cover
             result.input_changes.append(f"{name} could not be inspected after the call: {e}")
+    result.side_effects = _side_effects(config, threads, children)
     return result

@@ -170,9 +170,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     def progress(impl: str, cell: Any) -> None:
         done[0] += 1
         if not args.quiet:
+            elapsed = time.perf_counter() - start
             err.print(
                 f"[{done[0]}/{total}] {impl} / {cell.property}: {cell.status} "
-                f"({cell.examples} examples, {cell.seconds:.1f} s, total {time.perf_counter() - start:.0f} s)",
+                f"({cell.examples} examples, {cell.seconds:.1f} s, total {elapsed:.0f} s)",
                 markup=False,
             )
 

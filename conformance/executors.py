@@ -10,7 +10,9 @@ Hangs cost minutes, not hours: the first hang waits the full timeout; after it, 
 may take at most ``HANG_FACTOR`` times the slowest call that returned (never less than
 ``HANG_FLOOR`` seconds); and after ``GIVE_UP_AFTER`` dead calls in a row (hangs, crashes,
 protocol violations, with no good call between them) the executor gives up: the engine
-fails the implementation's remaining cells at once, with the evidence.
+fails the implementation's remaining cells at once, with the evidence. An implementation
+that answered before gets ``GIVE_UP_AFTER_ANSWERING`` dead calls in a row instead: it may
+crash on some inputs only, and its other properties still deserve a verdict.
 
 :class:`InProcessExecutor` is for trusted code only: the package's own built-ins (the
 reference panel, and ``--isolation none`` for debugging a built-in).
@@ -41,8 +43,10 @@ LOAD_TIMEOUT = 60.0
 HANG_FACTOR = 10.0
 #: ... and never less than this many seconds.
 HANG_FLOOR = 5.0
-#: Dead calls in a row after which the executor gives up on the implementation.
+#: Dead calls in a row after which the executor gives up on an implementation that never answered ...
 GIVE_UP_AFTER = 3
+#: ... and on one that did answer before (it may only crash on some inputs: keep its evidence).
+GIVE_UP_AFTER_ANSWERING = 10
 
 
 @dataclass(frozen=True)
@@ -60,8 +64,8 @@ class InProcessExecutor:
     given_up = False
     evidence = ""
 
-    def __init__(self, impl: Implementation) -> None:
-        if not impl.builtin:
+    def __init__(self, impl: Implementation, trusted: bool = False) -> None:
+        if not (impl.builtin or trusted):
             raise ImplementationLoadError(
                 f"{impl.name}: only the package's built-ins may run in the runner's process "
                 "(--isolation none); check it with --isolation process"
@@ -113,6 +117,7 @@ class WorkerExecutor:
         self._next_id = 0
         self.slowest_ok = 0.0
         self.hangs = 0
+        self.answered = 0
         self.dead_in_a_row = 0
         #: the first dead call's description, shown when the executor gives up
         self.evidence = ""
@@ -121,7 +126,7 @@ class WorkerExecutor:
 
     @property
     def given_up(self) -> bool:
-        return self.dead_in_a_row >= GIVE_UP_AFTER
+        return self.dead_in_a_row >= (GIVE_UP_AFTER_ANSWERING if self.answered else GIVE_UP_AFTER)
 
     def limit(self) -> float:
         """Seconds the next call may take."""
@@ -176,7 +181,6 @@ class WorkerExecutor:
         os.close(req_r)
         os.close(resp_w)
         self._proc, self._fds = proc, (resp_r, req_w)
-        name = self.target.name
         try:
             self._expect("hello", STARTUP_TIMEOUT, f"the worker did not start within {STARTUP_TIMEOUT:g} s")
             ready = self._expect("ready", self.load_timeout, f"did not load within {self.load_timeout:g} s")
@@ -186,9 +190,9 @@ class WorkerExecutor:
         impl = ready["impl"]
         if impl["subject"] != self.target.subject:
             self._kill()
-            raise ImplementationLoadError(f"{name}: the worker loaded it for {impl['subject']}")
+            raise ImplementationLoadError(f"the worker loaded it for {impl['subject']}")
         self.impl = Implementation(
-            name,
+            self.target.name,
             None,
             impl["spec"],
             impl["subject"],
@@ -198,27 +202,24 @@ class WorkerExecutor:
 
     def _expect(self, kind: str, seconds: float, late: str) -> dict[str, Any]:
         """The next message, which must be ``kind`` (a load error says why it is not)."""
-        name = self.target.name
         assert self._fds is not None
         try:
             message = protocol.parse(
                 protocol.read_frame(self._fds[0], protocol.MAX_HEADER, _deadline(seconds))
             )
         except protocol.Timeout:
-            raise ImplementationLoadError(f"{name}: {late} ({self.target.spec}){self._log_tail()}") from None
+            raise ImplementationLoadError(f"{late}{self._log_tail()}") from None
         except (EOFError, OSError):
             code = self._wait()
             raise ImplementationLoadError(
-                f"{name}: ended its process while loading ({_exit_text(code)}){self._log_tail()}"
+                f"ended its process while loading ({_exit_text(code)}){self._log_tail()}"
             ) from None
         except protocol.ProtocolViolation as e:
-            raise ImplementationLoadError(f"{name}: protocol violation while loading: {e}") from None
+            raise ImplementationLoadError(f"protocol violation while loading: {e}") from None
         if message["kind"] == "load_error":
             raise ImplementationLoadError(message["message"])
         if message["kind"] != kind:
-            raise ImplementationLoadError(
-                f"{name}: protocol violation while loading: {message['kind']} message"
-            )
+            raise ImplementationLoadError(f"protocol violation while loading: a {message['kind']} message")
         return message
 
     # ----------------------------------------------------------------------- calls
@@ -266,6 +267,7 @@ class WorkerExecutor:
         except protocol.ProtocolViolation as e:
             return self._dead("protocol", f"protocol violation: the worker sent {e}", start)
         self.dead_in_a_row = 0
+        self.answered += 1
         self.slowest_ok = max(self.slowest_ok, result.seconds)
         return result
 

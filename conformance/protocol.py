@@ -17,7 +17,8 @@ Messages from the worker::
     {"kind": "load_error", "message": str}
     {"kind": "result", "id": int, "status": "ok" | "raised", "output": ARRAY | null,
      "output_type": str, "error_type": str, "error_bases": [str], "error_message": str,
-     "error_where": str, "input_changes": [str], "seconds": float}   # + a bytes frame if ARRAY
+     "error_where": str, "input_changes": [str], "seconds": float,
+     "side_effects": [str]}                              # + a bytes frame if ARRAY
 
     IMPL  = {"name": str, "spec": str, "subject": str, "builtin": bool, "known_failures": [[str, str]]}
     ARRAY = {"dtype": str, "shape": [int], "nbytes": int}
@@ -212,6 +213,7 @@ _SCHEMAS: dict[str, dict[str, Any]] = {
         "error_where": _text,
         "input_changes": _texts,
         "seconds": _seconds,
+        "side_effects": _texts,
     },
 }
 

@@ -56,7 +56,8 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     for impl in report.implementations:
         if impl.load_error:
             console.print(
-                f"\n[bold red]{escape(impl.name)}[/]: could not be loaded: {escape(impl.load_error)}"
+                f"\n[bold red]{escape(impl.name)}[/] ({escape(impl.spec)}): could not be loaded: "
+                f"{escape(impl.load_error)}"
             )
         for cell in impl.properties:
             if cell.status in (Status.FAIL, Status.ERROR, Status.XPASS, Status.INCOMPLETE):

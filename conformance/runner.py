@@ -79,8 +79,9 @@ class ShrinkTracker:
         self.first_failure: float | None = None
         self.first_failure_example: int | None = None
         self.last: tuple[Case, PropertyFailure] | None = None
-        #: every case that failed so far: Hypothesis's best is one of them, not always the last
-        self.failed: set[str] = set()
+        #: every case that failed so far, with its failure: Hypothesis's best is one of them,
+        #: not always the last
+        self.failed: dict[str, PropertyFailure] = {}
 
     def over_budget(self) -> bool:
         return self.first_failure is not None and time.perf_counter() - self.first_failure > self.budget
@@ -95,7 +96,15 @@ class ShrinkTracker:
             self.first_failure = time.perf_counter()
             self.first_failure_example = self.examples
         self.last = (case, failure)
-        self.failed.add(_case_key(case))
+        self.failed.setdefault(_case_key(case), failure)
+
+    def replay_known(self, case: Case) -> None:
+        """Once the implementation stopped answering, nothing can be run: a case that failed
+        fails again with its own evidence, and any other passes unchecked."""
+        failure = self.failed.get(_case_key(case))
+        if failure is not None:
+            self.last = (case, failure)
+            raise failure
 
 
 def _case_key(case: Case) -> str:
@@ -237,8 +246,9 @@ def _search(
         tracker.examples += 1
         if tracker.passes_unchecked(case):
             return
-        if ctx.executor.given_up and _case_key(case) not in tracker.failed:
-            return  # the implementation stopped answering: only cases that really failed may fail
+        if ctx.executor.given_up:
+            tracker.replay_known(case)  # only cases that really failed may fail, with their evidence
+            return
         try:
             prop.check(ctx, case)
         except PropertyFailure as failure:

@@ -37,6 +37,7 @@ COMMON_PROPERTIES = (
     "seed_determinism",
     "seed_sensitivity",
     "inputs_untouched",
+    "no_side_effects",
     "invalid_input_rejected",
 )
 

@@ -91,7 +91,7 @@ def load(spec: str, subject_name: str) -> tuple[Any, dict[str, Any]]:
     impl = load(spec, subject_name)
     problem = signature_problem(impl.fn, get_subject(subject_name).arg_names)
     if problem:
-        raise ImplementationLoadError(f"{impl.name} ({spec}) {problem}")
+        raise ImplementationLoadError(problem)
     return impl, {
         "name": impl.name,
         "spec": impl.spec,
@@ -104,7 +104,7 @@ def load(spec: str, subject_name: str) -> tuple[Any, dict[str, Any]]:
 def serve(channel: Channel, spec: str, subject: str, x64: bool) -> None:
     import faulthandler
 
-    faulthandler.enable()
+    faulthandler.enable(all_threads=False)  # the crashing thread only, not the watchdog
     import jax
 
     jax.config.update("jax_enable_x64", bool(x64))

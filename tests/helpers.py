@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from conformance.profiles import get_profile
-from conformance.runner import ImplResult, RunOptions, run
-from conformance.subjects import get_subject
-from impl.registry import load
+from conformance import engine
+from conformance.engine import ImplResult
 
 
 def check(
@@ -14,18 +12,25 @@ def check(
     *,
     profile: str = "ci",
     strict: bool = True,
-    isolation: str = "none",
+    isolation: str = "trusted",
     timeout: float | None = None,
     max_examples: int | None = None,
     subject: str = "vmap_over_batch",
 ) -> ImplResult:
-    """Run ``properties`` (default: all) on the implementation ``spec``; returns its results."""
-    options = RunOptions(
-        get_subject(subject),
-        get_profile(profile).with_examples(max_examples),
+    """Run ``properties`` (default: all) on the implementation ``spec``; returns its results.
+
+    The zoo runs in this process by default (``trusted``: the tests vouch for it); pass
+    ``isolation="process"`` for what a user's implementation gets.
+    """
+    report = engine.check(
+        [spec],
+        subject=subject,
+        profile=profile,
+        max_examples=max_examples,
         strict=strict,
         isolation=isolation,
         timeout=timeout,
         properties=properties,
+        corpus=None,
     )
-    return run([(load(spec, subject), spec)], options).implementations[0]
+    return report.implementations[0]

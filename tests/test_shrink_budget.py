@@ -13,12 +13,12 @@ from dataclasses import replace
 import pytest
 
 from conformance import codec
-from conformance.context import PropertyFailure, SharedCache
+from conformance.context import PropertyFailure
+from conformance.engine import Engine, EngineOptions, targets
 from conformance.profiles import get_profile
 from conformance.properties import PROPERTIES
-from conformance.runner import RunOptions, ShrinkTracker, make_context, reference_panel, run
+from conformance.runner import ShrinkTracker
 from conformance.subjects import get_subject
-from impl.registry import load
 
 CELLS = [
     ("vmap_over_ensemble", "tests.zoo.ensemble:batch_major", "member_independence"),
@@ -31,21 +31,24 @@ CELLS = [
 def test_an_exhausted_shrink_budget_reports_a_failure_that_replays(
     subject: str, spec: str, prop: str, budget: float
 ) -> None:
-    options = RunOptions(
-        get_subject(subject),
-        replace(get_profile("ci"), shrink_seconds=budget),
-        isolation="none",
+    the_subject = get_subject(subject)
+    options = EngineOptions(
+        subjects=(the_subject,),
+        profile=replace(get_profile("ci"), shrink_seconds=budget),
+        specs=(spec,),
+        isolation="trusted",
         properties=(prop,),
         compile_cache="off",
     )
-    impl = load(spec, subject)
-    (cell,) = run([(impl, spec)], options).implementations[0].properties
-    assert cell.status == "fail"
-    assert "nondeterministic" not in cell.message, cell.message
-    # The reported case fails again when replayed on its own.
-    ctx = make_context(impl, options, reference_panel(options.subject), SharedCache())
-    with pytest.raises(PropertyFailure):
-        PROPERTIES[prop].check(ctx, codec.decode(cell.counterexample["case"]))
+    with Engine(options) as engine:
+        (cell,) = engine.check_subject(the_subject).implementations[0].properties
+        assert cell.status == "fail"
+        assert "nondeterministic" not in cell.message, cell.message
+        # The reported case fails again when replayed on its own.
+        (target, _), *_ = targets(the_subject, [spec])
+        ctx = engine.context(the_subject, target)
+        with pytest.raises(PropertyFailure):
+            PROPERTIES[prop].check(ctx, codec.decode(cell.counterexample["case"]))
 
 
 def test_out_of_budget_every_case_that_failed_still_fails() -> None:

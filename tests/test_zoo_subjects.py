@@ -14,9 +14,10 @@ from types import ModuleType
 
 import pytest
 
-from conformance import codec
+from conformance import codec, engine
+from conformance.engine import ImplResult
 from conformance.profiles import get_profile
-from conformance.runner import CellResult, ImplResult, RunOptions, apply_expectation, run
+from conformance.runner import CellResult, apply_expectation
 from conformance.subjects import get_subject
 from impl import registry
 from tests.helpers import check
@@ -57,10 +58,7 @@ def test_correct_implementations_pass_every_property(subject: str, prop: str) ->
     """One run per property with every correct implementation: the oracle's answers are computed once."""
     zoo = ZOOS[subject]
     specs = [_spec(subject, name) for name in zoo.CORRECT]
-    options = RunOptions(
-        get_subject(subject), get_profile("ci"), strict=True, isolation="none", properties=(prop,)
-    )
-    report = run([(registry.load(s, subject), s) for s in specs], options)
+    report = engine.check(specs, subject=subject, strict=True, isolation="trusted", properties=(prop,))
     assert [i.name for i in report.implementations] == list(zoo.CORRECT)
     problems = [(i.name, c.status, c.message) for i in report.implementations for c in i.properties]
     assert [p for p in problems if p[1] != "pass"] == []
