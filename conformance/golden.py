@@ -62,7 +62,6 @@ import sys
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +69,7 @@ import jax
 import numpy as np
 
 from conformance import codec
+from conformance.environment import versions
 from conformance.subjects import get_subject
 from conformance.tolerance import UNIT_ROUNDOFF, gamma, matmul_input_rounding
 from impl.registry import get as get_impl
@@ -728,13 +728,8 @@ def _run_child(subject: str, group: Group) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=1)
 def _versions() -> dict[str, str]:
-    out = {}
-    for name in ("jax", "jaxlib", "flax", "numpy", "ml_dtypes"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = "not installed"
-    return out
+    """The versions a golden file records (and :func:`not_applicable` compares)."""
+    return versions(("jax", "jaxlib", "flax", "numpy", "ml_dtypes"))
 
 
 def generate(subject: str) -> dict[str, Any]:

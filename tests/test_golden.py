@@ -1,13 +1,16 @@
 """``conformance.golden``: checked-in fingerprints per JAX line group, and why numbers move.
 
-The built-in matches the golden of the running group; the same built-in run with
-``jax_threefry_partitionable`` (or ``jax_enable_x64``) flipped matches another group,
-and the verdict names that group and the cause; a correct implementation that is not
-bitwise the reference passes; an output far outside the bound matches no group.
+The built-in matches the golden of the running group, under every PRNG implementation
+(threefry2x32, rbg, unsafe_rbg); the same built-in run with another PRNG implementation,
+``jax_threefry_partitionable`` or ``jax_enable_x64`` matches another group, and the verdict
+names that group and the cause; a correct implementation that is not bitwise the reference
+passes; an output far outside the bound matches no group, and the message says what a user
+can do; off CPU (or on another jax) rbg goldens do not apply and nothing is blamed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,11 +23,18 @@ import pytest
 from flax import nnx
 
 from conformance import golden
+from conformance import properties as props
+from conformance.calls import CallResult
+from conformance.context import Context, PropertyFailure
 from conformance.subjects import get_subject
 from impl.registry import get as get_impl
 
 SUBJECT = "vmap_over_batch"
 ROOT = Path(__file__).resolve().parent.parent
+#: Tests that judge other numbers in this process assume it draws with the default PRNG.
+threefry_here = pytest.mark.skipif(
+    golden.prng_impl() != golden.DEFAULT_PRNG_IMPL, reason="this process runs another PRNG implementation"
+)
 
 #: Computes the reference built-in's output of every golden case in a fresh process
 #: (the environment decides the group) and saves them to the .npz named by argv[1].
@@ -76,7 +86,7 @@ def flipped(group: str, switch: str) -> golden.Group:
         p = not p
     else:
         x = not x
-    return golden.GROUPS_BY_NAME[golden._group_name(p, x)]
+    return golden.GROUPS_BY_NAME[golden._group_name(p, x, g.prng_impl)]
 
 
 def same_jax_as_goldens(subject: str) -> bool:
@@ -182,6 +192,11 @@ def test_an_output_far_outside_the_bound_matches_no_group() -> None:
     assert verdict.details["location"] == "row 1, feature 2"
     assert "matches the golden of no group" in verdict.explanation
     assert "index 7 (row 1, feature 2)" in verdict.explanation
+    # What a user can do, in plain words; no maintainers' command.
+    assert "the PRNG implementation, jax_threefry_partitionable, jax_enable_x64" in verdict.explanation
+    assert "expectations file (--expect FILE" in verdict.explanation
+    assert "python -m conformance" not in verdict.explanation and "--regenerate" not in verdict.explanation
+    assert verdict.comparable  # threefry goldens hold everywhere: a mismatch counts
 
 
 def test_wrong_shapes_and_nan_do_not_match() -> None:
@@ -277,6 +292,297 @@ def test_a_regeneration_subprocess_reproduces_the_checked_in_group(tmp_path: Pat
         assert entry["dtype"] == stored[case_id]["dtype"] and entry["shape"] == stored[case_id]["shape"]
         if same_jax_as_goldens(SUBJECT):
             assert entry["sha256"] == stored[case_id]["sha256"], case_id
+
+
+# --------------------------------------------------------------------------- the PRNG implementations
+
+#: Every golden case of every subject with the reference built-in, in a fresh process whose
+#: environment picks the PRNG implementation; argv[1] names the .npz to write: the groups the
+#: child chose, its own verdicts (compare() with the default group) and the outputs.
+PRNG_CHILD = """
+import sys, numpy as np
+from conformance import golden
+from conformance.subjects import get_subject
+from impl.registry import get
+outs, matched = {}, {}
+for subject, spec in golden.GOLDEN_SUBJECTS.items():
+    ordered = get_subject(subject).ordered
+    ref = get(spec.reference, subject)
+    for c in spec.cases:
+        args = [v.materialize() if hasattr(v, "materialize") else v for v in ordered(c.args).values()]
+        out = np.asarray(ref(*args))
+        outs[f"{subject}::{c.id}"] = out
+        matched[f"{subject}::{c.id}"] = golden.compare(subject, c.id, out).matched
+np.savez(
+    sys.argv[1],
+    current=np.array(golden.current_group()),
+    process=np.array(golden.process_group()),
+    matched_keys=np.array(list(matched)),
+    matched=np.array(list(matched.values())),
+    **outs,
+)
+"""
+
+
+@dataclasses.dataclass
+class ChildRun:
+    current: str
+    process: str
+    #: "subject::case_id" -> whether the child's own compare() matched
+    matched: dict[str, bool]
+    #: "subject::case_id" -> the reference's output
+    outputs: dict[str, np.ndarray]
+
+
+_CHILD_RUNS: dict[str, ChildRun] = {}
+
+
+def prng_run(tmp_path_factory: pytest.TempPathFactory, impl: str) -> ChildRun:
+    """The reference built-in on every golden case under ``JAX_DEFAULT_PRNG_IMPL=impl`` (once per session)."""
+    if impl not in _CHILD_RUNS:
+        out = tmp_path_factory.mktemp(f"prng-{impl}") / "outputs.npz"
+        env = {**os.environ, "JAX_PLATFORMS": "cpu", "JAX_DEFAULT_PRNG_IMPL": impl}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        proc = subprocess.run(
+            [sys.executable, "-c", PRNG_CHILD, str(out)], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr
+        with np.load(out) as data:
+            meta = {"current", "process", "matched_keys", "matched"}
+            _CHILD_RUNS[impl] = ChildRun(
+                str(data["current"]),
+                str(data["process"]),
+                dict(zip(data["matched_keys"].tolist(), data["matched"].tolist(), strict=True)),
+                {k: data[k] for k in data.files if k not in meta},
+            )
+    return _CHILD_RUNS[impl]
+
+
+def test_every_prng_implementation_has_its_groups() -> None:
+    names = {g.name: g for g in golden.GROUPS}
+    partitionable = golden.default_partitionable()
+    for impl in ("threefry2x32", "rbg", "unsafe_rbg"):
+        for x64 in (False, True):
+            g = names[golden._group_name(partitionable, x64, impl)]
+            assert g.prng_impl == impl and g.x64 == x64
+            assert (g.env.get("JAX_DEFAULT_PRNG_IMPL") or "threefry2x32") == impl
+    # rbg splits keys with threefry's split, so an ensemble moves with the flag; unsafe_rbg
+    # ignores the flag: one group per x64 setting.
+    assert {"rbg_partitionable/x32", "rbg_legacy/x32", "unsafe_rbg/x32"} <= set(names)
+    assert names["unsafe_rbg/x32"].threefry_partitionable is None
+    assert "JAX_THREEFRY_PARTITIONABLE" not in names["unsafe_rbg/x32"].env
+    ensemble = golden.load_goldens("vmap_over_ensemble").groups
+    batch = golden.load_goldens("vmap_over_batch").groups
+    for case in golden.case_ids("vmap_over_ensemble"):  # measured: every member moves
+        assert ensemble["rbg_partitionable/x32"][case]["sha256"] != ensemble["rbg_legacy/x32"][case]["sha256"]
+    assert batch["rbg_partitionable/x32"] == batch["rbg_legacy/x32"]  # one layer: fold_in only
+    seed0 = "float32_1x1to1_seed0"
+    shas = {
+        batch[g][seed0]["sha256"] for g in ("threefry_partitionable/x32", "rbg_legacy/x32", "unsafe_rbg/x32")
+    }
+    assert len(shas) == 3  # each PRNG implementation draws its own parameters
+
+
+@pytest.mark.parametrize("impl", ["rbg", "unsafe_rbg"])
+def test_under_rbg_the_builtin_matches_the_golden_of_its_prng_group(
+    tmp_path_factory: pytest.TempPathFactory, impl: str
+) -> None:
+    run = prng_run(tmp_path_factory, impl)
+    expected_group = golden._group_name(golden.default_partitionable(), False, impl)
+    assert run.current == run.process == expected_group
+    assert run.matched and all(run.matched.values()), [k for k, v in run.matched.items() if not v]
+    for key, out in run.outputs.items():
+        subject, case_id = key.split("::")
+        verdict = golden.compare(subject, case_id, out, group=run.current)
+        assert verdict.matched, verdict.explanation
+        if same_jax_as_goldens(subject):  # recorded on this jax: the same bits (rbg on CPU is deterministic)
+            assert verdict.bitwise, key
+        # ...and they are not the numbers of the threefry goldens
+        threefry = golden._group_name(golden.default_partitionable(), False)
+        assert threefry not in verdict.groups_within, key
+
+
+def test_numbers_of_rbg_against_threefry_goldens_name_the_prng_implementation(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    run = prng_run(tmp_path_factory, "rbg")
+    threefry = golden._group_name(golden.default_partitionable(), False)
+    for key, out in run.outputs.items():
+        subject, case_id = key.split("::")
+        verdict = golden.compare(subject, case_id, out, group=threefry)
+        assert not verdict.matched and verdict.comparable, key
+        assert verdict.matched_group == run.current and verdict.causes == ("prng",), verdict.explanation
+        assert f"matches the golden of group {run.current} instead of {threefry}" in verdict.explanation
+        assert "the PRNG implementation is rbg, these goldens were recorded with threefry2x32" in (
+            verdict.explanation
+        )
+        assert "JAX_DEFAULT_PRNG_IMPL=rbg" in verdict.explanation
+        assert "python -m conformance" not in verdict.explanation
+
+
+def test_numbers_of_unsafe_rbg_against_rbg_goldens_name_only_the_prng_implementation(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    run = prng_run(tmp_path_factory, "unsafe_rbg")
+    rbg = golden._group_name(not golden.default_partitionable(), False, "rbg")  # the flag differs too
+    verdicts = [
+        golden.compare(subject, case_id, out, group=rbg)
+        for subject, case_id, out in ((*k.split("::"), o) for k, o in run.outputs.items())
+    ]
+    assert all(not v.matched and v.matched_group == "unsafe_rbg/x32" for v in verdicts)
+    # unsafe_rbg ignores jax_threefry_partitionable: the flag is no cause
+    assert {v.causes for v in verdicts} == {("prng",)}
+    assert (
+        "the PRNG implementation is unsafe_rbg, these goldens were recorded with rbg"
+        in verdicts[0].explanation
+    )
+
+
+@threefry_here
+def test_this_process_threefry_numbers_against_rbg_goldens_name_the_prng_implementation() -> None:
+    rbg = golden._group_name(golden.default_partitionable(), False, "rbg")
+    verdict = golden.compare(
+        SUBJECT, "float32_3x16to5_seed1", run_reference(SUBJECT, "float32_3x16to5_seed1"), group=rbg
+    )
+    assert verdict.matched_group == golden.current_group() and verdict.causes == ("prng",)
+    assert (
+        "the PRNG implementation is threefry2x32, these goldens were recorded with rbg" in verdict.explanation
+    )
+
+
+# --------------------------------------------------------------------------- where rbg goldens do not apply
+
+
+def far_off(case_id: str) -> np.ndarray:
+    out = run_reference(SUBJECT, case_id).copy()
+    out[0] += np.float32(1.0) + abs(out[0])  # outside every bound, also with bfloat16 matmul inputs
+    return out
+
+
+def test_off_cpu_a_mismatch_under_rbg_is_explained_not_blamed() -> None:
+    case_id = "float32_3x16to5_seed1"
+    rbg = golden._group_name(golden.default_partitionable(), False, "rbg")
+    for backend in ("tpu", "gpu"):
+        verdict = golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend=backend)
+        assert not verdict.matched and not verdict.comparable and verdict.matched_group is None
+        assert "matches the golden of no group" not in verdict.explanation
+        assert "recorded on CPU" in verdict.explanation and f"runs on {backend}" in verdict.explanation
+        assert "RngBitGenerator" in verdict.explanation
+        assert "JAX_DEFAULT_PRNG_IMPL=threefry2x32 or on CPU (JAX_PLATFORMS=cpu)" in verdict.explanation
+        assert "says nothing about the implementation" in verdict.explanation
+    # on CPU, with the jax that recorded them, the rbg goldens hold: a mismatch counts
+    on_cpu = golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend="cpu")
+    if same_jax_as_goldens(SUBJECT):
+        assert on_cpu.comparable and "matches the golden of no group" in on_cpu.explanation
+    # threefry's numbers are the same on every backend: off CPU a mismatch still counts
+    threefry = golden.compare(SUBJECT, case_id, far_off(case_id), backend="tpu")
+    assert threefry.comparable and "matches the golden of no group" in threefry.explanation
+
+
+def test_on_another_jaxlib_a_mismatch_under_rbg_is_explained_not_blamed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    case_id = "float32_2x3to4_seed2147483647"
+    recorded = golden.load_goldens(SUBJECT).raw["generated_with"]
+    monkeypatch.setattr(golden, "_versions", lambda: {**recorded, "jaxlib": "99.0.0"})
+    rbg = golden._group_name(golden.default_partitionable(), False, "unsafe_rbg")
+    verdict = golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend="cpu")
+    assert not verdict.comparable
+    assert f"jaxlib 99.0.0 (recorded with {recorded['jaxlib']})" in verdict.explanation
+    assert "or on CPU" not in verdict.explanation  # it is on CPU already
+    monkeypatch.setattr(golden, "_versions", lambda: dict(recorded))
+    assert golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend="cpu").comparable
+
+
+def test_a_prng_implementation_without_goldens_is_not_blamed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(golden, "prng_impl", lambda: "my_philox")
+    verdict = golden.compare(SUBJECT, "float32_1x1to1_seed0", run_reference(SUBJECT, "float32_1x1to1_seed0"))
+    assert not verdict.matched and not verdict.comparable
+    assert "no goldens are recorded for the PRNG implementation my_philox" in verdict.explanation
+    assert "JAX_DEFAULT_PRNG_IMPL=threefry2x32" in verdict.explanation
+
+
+def test_the_bound_widens_with_the_backend_s_matmul_precision() -> None:
+    if jax.config.jax_default_matmul_precision not in (None, "default"):
+        pytest.skip("jax_default_matmul_precision is set: the backend does not decide")
+    n = 17
+    cpu = golden.tolerance_scale("float32", n, backend="cpu")
+    assert golden.platform_scale("float32", n, backend="cpu") == 1.0
+    assert golden.tolerance_scale("float32", n, backend="gpu") > cpu
+    assert golden.tolerance_scale("float32", n, backend="tpu") > golden.tolerance_scale("float32", n, "gpu")
+    assert golden.platform_scale("bfloat16", n, backend="tpu") == 1.0  # only float32 inputs are rounded
+
+
+# --------------------------------------------------------------------------- the golden property
+
+
+class _Fixed:
+    """An executor that returns one fixed output (the property sees it as the implementation's)."""
+
+    def __init__(self, output: np.ndarray) -> None:
+        self.impl = get_impl("nnx_vmap", SUBJECT)
+        self.output = output
+
+    def call(self, args: object) -> CallResult:
+        return CallResult("ok", self.output, "numpy.ndarray")
+
+
+def check_golden_property(
+    monkeypatch: pytest.MonkeyPatch, output: np.ndarray, case_id: str, **verdict: object
+) -> None:
+    """Run the ``golden`` property on ``output``, with compare()'s verdict changed by ``verdict``."""
+    real = golden.compare
+
+    def compare(*args: object, **kwargs: object) -> golden.GoldenVerdict:
+        return dataclasses.replace(real(*args, **kwargs), **verdict)
+
+    monkeypatch.setattr(props.goldens, "compare", compare)
+    ctx = Context(get_subject(SUBJECT), _Fixed(output), {})
+    props.PROPERTIES["golden"].check(ctx, {"golden": case_id, "args": golden.golden_args(SUBJECT, case_id)})
+
+
+def test_the_property_does_not_blame_where_the_goldens_do_not_apply(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No golden applies and the output agrees with the oracle of this process's parameters: it holds."""
+    case_id = "float32_3x16to5_seed1"
+    good = run_reference(SUBJECT, case_id)
+    check_golden_property(monkeypatch, good, case_id, matched=False, comparable=False, explanation="n/a")
+    # ...but an output the oracle refutes fails, with the oracle's evidence
+    with pytest.raises(PropertyFailure) as bad:
+        check_golden_property(monkeypatch, far_off(case_id), case_id, comparable=False)
+    assert (
+        "It also disagrees with the float64 oracle of the parameters this process draws" in bad.value.message
+    )
+    assert "first at index 0 (row 0, feature 0)" in bad.value.message and bad.value.details["index"] == 0
+
+
+def test_the_property_tells_moved_parameters_from_wrong_arithmetic(monkeypatch: pytest.MonkeyPatch) -> None:
+    case_id = "float32_3x16to5_seed1"
+    # matching no group, but agreeing with the oracle here: the parameters moved
+    with pytest.raises(PropertyFailure) as moved:
+        check_golden_property(monkeypatch, run_reference(SUBJECT, case_id), case_id, matched=False)
+    assert "the parameters drawn for the seed moved, not the arithmetic" in moved.value.message
+    # matching no group and refuted by the oracle: the arithmetic
+    with pytest.raises(PropertyFailure) as wrong:
+        check_golden_property(monkeypatch, far_off(case_id), case_id)
+    assert "matches the golden of no group" in wrong.value.message
+    assert "It also disagrees with the float64 oracle" in wrong.value.message
+    assert "python -m conformance" not in wrong.value.message
+
+
+@threefry_here
+def test_the_property_names_the_prng_cause(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rbg numbers judged in a threefry process: the property's failure names the PRNG implementation."""
+    run = prng_run(tmp_path_factory, "rbg")
+    case_id = "float32_2x3to4_seed2147483647"
+    with pytest.raises(PropertyFailure) as failure:
+        check_golden_property(monkeypatch, run.outputs[f"{SUBJECT}::{case_id}"], case_id)
+    assert (
+        "the PRNG implementation is rbg, these goldens were recorded with threefry2x32"
+        in failure.value.message
+    )
+    assert failure.value.details["matched_group"] == run.current
 
 
 # --------------------------------------------------------------------------- diff and the command
