@@ -139,7 +139,8 @@ def _asked_for(config: pytest.Config) -> bool:
     defaults = {"conformance_subject": "vmap_over_batch", "conformance_isolation": "process"}
     for name, value in vars(config.option).items():
         if name == "impl" or name.startswith("conformance_"):
-            if value not in (None, False, [], defaults.get(name)):
+            unset = value is None or value is False or value == [] or value == defaults.get(name)
+            if not unset:  # (0 is a value: `0 in (False,)` would call it unset)
                 return True
     return False
 

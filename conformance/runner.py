@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
-from hypothesis.errors import Flaky, InvalidArgument, Unsatisfiable
+from hypothesis.errors import FailedHealthCheck, Flaky, InvalidArgument, Unsatisfiable
 
 from conformance import codec
 from conformance.context import Context, PropertyFailure
@@ -277,9 +277,12 @@ def _search(
         return Status.FAIL, ""
     except Flaky:
         return Status.FAIL, "failed, then passed when re-run on the same input (nondeterministic): "
-    except Unsatisfiable:
+    except (Unsatisfiable, FailedHealthCheck) as e:
         where = "the whole domain" if config.edge is None else f"the edge {config.edge!r}"
-        return Status.INCOMPLETE, f"ran no example: every case of {where} was filtered out"
+        why = "every case was filtered out"
+        if isinstance(e, FailedHealthCheck):
+            why = f"Hypothesis's health check failed ({' '.join(str(e).split())[:160]})"
+        return Status.INCOMPLETE, f"ran no example in {where}: {why}"
     except InvalidArgument as e:
         if config.edge is None:
             raise

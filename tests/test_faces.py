@@ -1,0 +1,170 @@
+"""The faces of the engine agree: the CLI and the pytest plugin reject the same mistakes with the
+same words, the plugin offers what the CLI does, and no search that ran nothing reads as a pass."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import strategies as st
+
+from conformance import cli
+from conformance.context import Context, SharedCache
+from conformance.engine import Engine, EngineOptions, UsageError
+from conformance.profiles import get_profile
+from conformance.properties import Property
+from conformance.pytest_plugin import spell
+from conformance.runner import run_cell
+from conformance.subjects import VMAP_OVER_BATCH
+from conformance.verdict import Status, Verdict, verdict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: (CLI arguments, pytest plugin arguments): the same mistake on both faces.
+MISTAKES = {
+    "max-examples": (["--max-examples", "0"], ["--conformance-max-examples", "0"]),
+    "timeout": (["--timeout", "-1"], ["--conformance-timeout", "-1"]),
+    "load-timeout": (["--load-timeout", "0"], ["--conformance-load-timeout", "0"]),
+    "jobs": (["--jobs", "0"], ["--conformance-jobs", "0"]),
+    "profile": (["--profile", "nightly"], ["--conformance-profile", "nightly"]),
+    "subject": (["--subject", "vmap_over_nothing"], ["--subject", "vmap_over_nothing"]),
+    "property": (["--property", "no_such_claim"], ["--conformance-property", "no_such_claim"]),
+    "corpus": (["--corpus", "/no/such/folder"], ["--conformance-corpus", "/no/such/folder"]),
+    "expect": (["--expect", "/no/such/file"], ["--conformance-expect", "/no/such/file"]),
+    "isolation": (
+        ["--isolation", "none", "--impl", "tests.zoo.correct:jitted"],
+        ["--conformance-isolation", "none", "--impl", "tests.zoo.correct:jitted"],
+    ),
+}
+
+
+def _cli_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert cli.main(["check", *args]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ")
+    return line.removeprefix("error: ")
+
+
+def _as_plugin_words(message: str) -> str:
+    """The CLI's words with its option names spelled as the plugin spells them."""
+    for option in (
+        "--max-examples",
+        "--load-timeout",
+        "--timeout",
+        "--jobs",
+        "--corpus",
+        "--expect",
+        "--isolation",
+    ):
+        message = message.replace(option, spell(option))
+    return message
+
+
+@pytest.mark.parametrize("mistake", list(MISTAKES))
+def test_the_engine_rejects_a_mistake_once_for_both_faces(
+    mistake: str, capsys: pytest.CaptureFixture
+) -> None:
+    cli_args, plugin_args = MISTAKES[mistake]
+    words = _cli_error(cli_args, capsys)
+    kwargs = _plugin_kwargs(plugin_args)
+    with pytest.raises(UsageError) as raised:
+        EngineOptions.build(spell=spell, **kwargs)
+    assert str(raised.value) == _as_plugin_words(words)
+
+
+def _plugin_kwargs(args: list[str]) -> dict:
+    """What the plugin passes to EngineOptions.build for these arguments."""
+    names = {
+        "--conformance-max-examples": ("max_examples", int),
+        "--conformance-timeout": ("timeout", float),
+        "--conformance-load-timeout": ("load_timeout", float),
+        "--conformance-jobs": ("jobs", int),
+        "--conformance-profile": ("profile", str),
+        "--subject": ("subject", str),
+        "--conformance-property": ("properties", lambda v: [v]),
+        "--conformance-corpus": ("corpus_dir", str),
+        "--conformance-expect": ("expect", str),
+        "--conformance-isolation": ("isolation", str),
+        "--impl": ("impls", lambda v: [v]),
+    }
+    out = {}
+    for option, value in zip(args[::2], args[1::2], strict=True):
+        key, convert = names[option]
+        out[key] = convert(value)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mistake", ["max-examples", "subject", "corpus"])
+def test_a_plugin_usage_error_is_one_line(mistake: str) -> None:
+    """Through pytest itself: ``ERROR: <the engine's words>``, no traceback."""
+    _, plugin_args = MISTAKES[mistake]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "conformance.suite",
+            "-p",
+            "no:cacheprovider",
+            *plugin_args,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 4, done.stdout + done.stderr
+    err = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("ERROR: "), done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_the_plugin_takes_every_subject() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--collect-only", "-q"]
+        + ["-p", "no:cacheprovider", "--subject", "all"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ids = [line for line in done.stdout.splitlines() if "::test_conformance[" in line]
+    for subject in ("vmap_over_batch", "vmap_over_ensemble", "vmap_anchored"):
+        assert any(f"[{subject}-" in i for i in ids), subject
+    assert all(not i.startswith("::") for i in ids)
+    assert len(ids) == len(set(ids))
+
+
+def _filtered_out(subject: object, config: object) -> st.SearchStrategy:
+    return st.integers().filter(lambda _: False)
+
+
+def _never_fails(ctx: Context, case: object) -> None:
+    """Holds on anything."""
+
+
+def test_a_search_whose_every_case_is_filtered_out_is_incomplete_not_pass() -> None:
+    prop = Property("never_runs", _never_fails, _filtered_out)
+    options = EngineOptions(subjects=(VMAP_OVER_BATCH,), profile=get_profile("ci"), isolation="trusted")
+    with Engine(options) as engine:
+        panel = engine.panel(VMAP_OVER_BATCH)
+        ctx = Context(VMAP_OVER_BATCH, panel["nnx_vmap"], {}, cache=SharedCache())
+        cell = run_cell(ctx, prop, options.profile, {"subject": "vmap_over_batch", "impl": "nnx_vmap"})
+    assert cell.status == Status.INCOMPLETE, (cell.status, cell.message)
+    assert "ran no example in the whole domain" in cell.message
+    assert verdict([cell.status]) == Verdict.INCOMPLETE
+
+
+def test_only_built_ins_may_run_in_the_runner() -> None:
+    with pytest.raises(UsageError, match="only the built-ins may"):
+        EngineOptions.build(isolation="none", impls=["tests.zoo.correct:jitted"])
+    assert EngineOptions.build(isolation="none", impls=["nnx_vmap"]).isolation == "none"
