@@ -140,6 +140,7 @@ def _usage_error(message: str) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from conformance.engine import Engine, EngineOptions, UsageError, json_path
     from conformance.report import print_report
+    from conformance.subjects import StrategyConfig
 
     try:
         options = EngineOptions.build(
@@ -183,10 +184,15 @@ def cmd_check(args: argparse.Namespace) -> int:
             if not args.quiet:
                 names = ", ".join(t.name for t, _ in engine.targets(subject))
                 profile = options.profile
-                edges = f", then {profile.edge_examples} inside each edge" if profile.edge_examples else ""
+                n_edges = len(subject.edges(StrategyConfig(pool=profile.pool, x64=options.x64)))
+                edges = (
+                    f", then {profile.edge_examples} inside each of {n_edges} edges"
+                    if profile.edge_examples
+                    else ""
+                )
                 err.print(
                     f"subject {subject.name}: checking {names}; profile {profile.name} "
-                    f"({profile.max_examples} examples per property{edges})",
+                    f"({profile.max_examples} examples per property over the whole domain{edges})",
                     markup=False,
                 )
             report = engine.check_subject(subject, progress)
