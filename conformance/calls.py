@@ -192,10 +192,12 @@ def materialize_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v.materialize() if isinstance(v, KindedArray) else v for k, v in args.items()}
 
 
-def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
+def observe_call(fn: Any, args: dict[str, Any], transform: dict[str, Any] | None = None) -> CallResult:
     """Call ``fn(*args.values())`` on fresh inputs; never raises for anything the call does.
 
-    ``args`` must be in the function's parameter order.
+    ``args`` must be in the function's parameter order. ``transform`` (plain data, e.g.
+    ``{"kind": "jit"}``) calls it under a JAX transform instead (:mod:`conformance.transforms`);
+    the output is then what that transform returns (a gradient, stacked outputs, ...).
     """
     import threading
 
@@ -204,7 +206,12 @@ def observe_call(fn: Any, args: dict[str, Any]) -> CallResult:
     config, threads, children = _jax_config(), {t.ident for t in threading.enumerate()}, _children()
     start = time.perf_counter()
     try:
-        out = fn(*live.values())
+        if transform is None:
+            out = fn(*live.values())
+        else:
+            from conformance.transforms import apply
+
+            out = apply(fn, live, transform)
         if hasattr(out, "block_until_ready"):
             out = out.block_until_ready()
     except BaseException as e:  # the code under test may raise anything, SystemExit included

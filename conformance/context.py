@@ -7,6 +7,7 @@ and shared by every implementation and property of a run.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class Executor(Protocol):
 
     def start(self) -> None: ...
 
-    def call(self, args: Args) -> CallResult: ...
+    def call(self, args: Args, transform: dict[str, Any] | None = None) -> CallResult: ...
 
     def close(self) -> None: ...
 
@@ -90,14 +91,17 @@ class Context:
     def impl(self) -> Implementation:
         return self.executor.impl
 
-    def call(self, args: Args, fresh: bool = False) -> CallResult:
-        key = args_key(args)
+    def call(self, args: Args, fresh: bool = False, transform: dict[str, Any] | None = None) -> CallResult:
+        """One call of the implementation (under ``transform``, plain data, if given), memoized."""
+        key = args_key(args) + (json.dumps(transform, sort_keys=True, default=str) if transform else "")
         if not fresh:
             known = self.memo.lookup(key)
             if known is not None:
                 return known
         self.calls += 1
-        return self.memo.remember(key, self.executor.call(self.subject.ordered(args)))
+        ordered = self.subject.ordered(args)
+        result = self.executor.call(ordered, transform) if transform else self.executor.call(ordered)
+        return self.memo.remember(key, result)
 
     def expected(self, args: Args) -> Expected:
         key = args_key(args)

@@ -35,6 +35,10 @@ from conformance import protocol
 from conformance.calls import CallResult, observe_call
 from impl.registry import Implementation, ImplementationLoadError
 
+#: CPU devices a worker has (XLA_FLAGS, set before JAX starts), so sharding can be checked
+#: without accelerators; a user's own --xla_force_host_platform_device_count wins.
+HOST_DEVICES = 8
+
 #: Seconds a new worker may take to start the interpreter and import JAX.
 STARTUP_TIMEOUT = 120.0
 #: Seconds the implementation's module may take to load, by default.
@@ -75,8 +79,8 @@ class InProcessExecutor:
     def start(self) -> Implementation:
         return self.impl
 
-    def call(self, args: dict[str, Any]) -> CallResult:
-        return observe_call(self.impl.fn, args)
+    def call(self, args: dict[str, Any], transform: dict[str, Any] | None = None) -> CallResult:
+        return observe_call(self.impl.fn, args, transform)
 
     def close(self) -> None:
         pass
@@ -166,6 +170,9 @@ class WorkerExecutor:
         env = dict(os.environ)
         # The worker must import what this process imports (the project, the user's modules).
         env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+        flags = env.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={HOST_DEVICES}".strip()
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
                 cmd,
@@ -224,7 +231,7 @@ class WorkerExecutor:
 
     # ----------------------------------------------------------------------- calls
 
-    def call(self, args: dict[str, Any]) -> CallResult:
+    def call(self, args: dict[str, Any], transform: dict[str, Any] | None = None) -> CallResult:
         if self.given_up:
             return CallResult("timeout", error_message=f"was not called: {self.evidence}")
         start = time.perf_counter()
@@ -238,7 +245,9 @@ class WorkerExecutor:
         assert self._fds is not None
         read_fd, write_fd = self._fds
         try:
-            protocol.write_frame(write_fd, pickle.dumps({"id": self._next_id, "args": args}), deadline)
+            protocol.write_frame(
+                write_fd, pickle.dumps({"id": self._next_id, "args": args, "transform": transform}), deadline
+            )
             message = protocol.parse(protocol.read_frame(read_fd, protocol.MAX_HEADER, deadline))
             if message["kind"] != "result" or message["id"] != self._next_id:
                 raise protocol.ProtocolViolation(

@@ -36,6 +36,8 @@ class Property:
     fixed: Callable[[Subject, bool], list[Case]] | None = None
     #: whether the profile's per-edge searches apply (not for fixed, checked-in cases)
     edges: bool = True
+    #: "forward" (claims about calling it) or "transform" (under jit, grad, vmap, sharding, modes)
+    group: str = "forward"
 
     @property
     def claim(self) -> str:
@@ -45,13 +47,27 @@ class Property:
 PROPERTIES: dict[str, Property] = {}
 
 
+#: The groups of properties, in report order, with what they claim.
+GROUPS = {
+    "forward": "claims about calling the implementation (values, shapes, seeds, inputs)",
+    "transform": "claims under JAX transforms (jit, grad, vmap, sharding, compilation, NNX modes)",
+}
+
+
 def prop(
     cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]],
     external: str = "always",
     fixed: Callable[[Subject, bool], list[Case]] | None = None,
+    group: str = "forward",
+    edges: bool | None = None,
 ) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
+    """Register the decorated check as a property named after it (its docstring's first line
+    is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``)."""
+    assert group in GROUPS, group
+
     def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
-        PROPERTIES[fn.__name__] = Property(fn.__name__, fn, cases, external, fixed, edges=fixed is None)
+        use_edges = fixed is None if edges is None else edges
+        PROPERTIES[fn.__name__] = Property(fn.__name__, fn, cases, external, fixed, use_edges, group)
         return fn
 
     return register
@@ -441,3 +457,11 @@ def golden(ctx: Context, case: Case) -> None:
         **verdict.details,
         matched_group=None,
     )
+
+
+# --------------------------------------------------------------------------- transform properties: forward
+# (jit, vmap, sharding, compilation count, NNX modes; group "transform")
+
+
+# --------------------------------------------------------------------------- transform properties: gradients
+# (VJP and JVP against the float64 oracle; group "transform")

@@ -41,6 +41,12 @@ COMMON_PROPERTIES = (
     "invalid_input_rejected",
 )
 
+#: Claims about the implementation under JAX transforms (group "transform"), every subject.
+#: Forward transforms: jit, vmap, sharding, compilation count, NNX graph modes.
+FORWARD_TRANSFORM_PROPERTIES: tuple[str, ...] = ()
+#: Gradients: VJP and JVP against the float64 oracle.
+GRADIENT_PROPERTIES: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class Expected:
@@ -225,7 +231,7 @@ VMAP_OVER_BATCH = Subject(
     expected=_vmap_over_batch_expected,
     edges=_vmap_over_batch_edges,
     output_shape=_shape,
-    properties=COMMON_PROPERTIES + ("golden",),
+    properties=COMMON_PROPERTIES + ("golden",) + FORWARD_TRANSFORM_PROPERTIES + GRADIENT_PROPERTIES,
 )
 
 
@@ -274,7 +280,9 @@ VMAP_OVER_ENSEMBLE = Subject(
     properties=COMMON_PROPERTIES[:-2]
     + ("member_independence", "distinct_members")
     + COMMON_PROPERTIES[-2:]
-    + ("golden",),
+    + ("golden",)
+    + FORWARD_TRANSFORM_PROPERTIES
+    + GRADIENT_PROPERTIES,
 )
 
 
@@ -311,6 +319,7 @@ VMAP_ANCHORED = Subject(
     edges=_vmap_over_batch_edges,
     output_shape=_shape,
     informative=lambda args: bool(np.any(_anchored(args["x_batch"].values) != 0)),
+    properties=COMMON_PROPERTIES + FORWARD_TRANSFORM_PROPERTIES + GRADIENT_PROPERTIES,
 )
 
 

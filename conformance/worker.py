@@ -128,7 +128,7 @@ def serve(channel: Channel, spec: str, subject: str, x64: bool) -> None:
             return
         if request is None:
             return
-        result = observe_call(impl.fn, request["args"])
+        result = observe_call(impl.fn, request["args"], request.get("transform"))
         message, output = result.to_message(request["id"])
         channel.send(message, output)
 
