@@ -469,24 +469,20 @@ def _prepare_out(folder: str) -> None:
 
 
 def _load_impls(specs: list[str], subject: str) -> list[Any]:
-    from impl.registry import ImplementationLoadError, get, load, names
+    """``(name, implementation)`` pairs, named and made unique by the engine's rule (the same
+    names as a check's report). Timing needs the code in this process: bench loads it here."""
+    from conformance.engine import targets
+    from conformance.subjects import get_subject
+    from impl.registry import ImplementationLoadError, load
 
     try:
-        if specs:
-            impls = [load(spec, subject) for spec in specs]
-        else:
-            impls = [get(n, subject) for n in names(subject, builtin_only=True)]
+        pairs = targets(get_subject(subject), specs)
+        impls = [(target.name, load(target.spec, subject)) for target, _ in pairs]
     except (ImplementationLoadError, KeyError) as e:
         raise UsageError(str(e.args[0]) if e.args else str(e)) from None
     if not impls:
         raise UsageError(f"no implementations registered for {subject}: name some with --impl SPEC")
-    # Two specs may load under one name (``--impl broadcast --impl broadcast``): keep rows apart.
-    seen: dict[str, int] = {}
-    unique = []
-    for impl in impls:
-        seen[impl.name] = seen.get(impl.name, 0) + 1
-        unique.append((impl.name if seen[impl.name] == 1 else f"{impl.name}#{seen[impl.name]}", impl))
-    return unique
+    return impls
 
 
 def run_bench(settings: Settings, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
