@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
 from conformance import engine
 from conformance.engine import ImplResult
 
@@ -34,3 +38,18 @@ def check(
         corpus=None,
     )
     return report.implementations[0]
+
+
+def fast_sample(cases: list[tuple[str, ...]], fast: set[tuple[str, ...]]) -> list[Any]:
+    """Zoo cases ``(..., name, property)`` as pytest params: all but a sample are marked slow.
+
+    The fast tier keeps the cases in ``fast`` and, for a property none of them covers (a new
+    one), its first case; ``python -m pytest -m slow`` runs the rest of the zoo.
+    """
+    covered = {c[:-2] + c[-1:] for c in fast}
+    keep = set(fast)
+    for case in cases:
+        if case[:-2] + case[-1:] not in covered:
+            covered.add(case[:-2] + case[-1:])
+            keep.add(case)
+    return [pytest.param(*c, marks=() if c in keep else pytest.mark.slow) for c in cases]

@@ -378,6 +378,7 @@ def assert_one_line_error(returncode: int, stdout: str, stderr: str, needle: str
     assert stdout == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", SUBPROCESS_USAGE_ERRORS)
 def test_usage_error_exits_2_with_one_line(usage_runs: dict[str, Run], case: str) -> None:
     result = usage_runs[case]
@@ -385,6 +386,7 @@ def test_usage_error_exits_2_with_one_line(usage_runs: dict[str, Run], case: str
     assert_one_line_error(result.returncode, result.stdout, result.stderr, USAGE_ERRORS[case][1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", SUBPROCESS_ARGPARSE_ERRORS)
 def test_argparse_error_exits_2(usage_runs: dict[str, Run], case: str) -> None:
     result = usage_runs[case]

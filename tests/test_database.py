@@ -172,6 +172,7 @@ def _first_failure(calls: list[int]) -> int:
 # -- the Redis database --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("via", ["tcp", "unix"])
 def test_redis_save_fetch_delete_round_trip(redis_server: RedisServer, via: str) -> None:
     from hypothesis.extra.redis import RedisExampleDatabase
@@ -192,6 +193,7 @@ def test_redis_save_fetch_delete_round_trip(redis_server: RedisServer, via: str)
     raw.close()
 
 
+@pytest.mark.slow
 def test_redis_database_number_in_the_url_is_used(redis_server: RedisServer) -> None:
     key = _key()
     open_database(redis_server.url + "/3").save(key, b"in db 3")
@@ -199,6 +201,7 @@ def test_redis_database_number_in_the_url_is_used(redis_server: RedisServer) -> 
     assert list(open_database(redis_server.url + "/0").fetch(key)) == []
 
 
+@pytest.mark.slow
 def test_two_workers_opening_the_same_url_share_examples(redis_server: RedisServer) -> None:
     worker_a = open_database(redis_server.url + "/0")
     worker_b = open_database(redis_server.url + "/0")
@@ -225,7 +228,9 @@ def _locations(kind: str, server: RedisServer | None, tmp: Path) -> tuple[str, s
     return f"multi:{tmp / 'local_a'},{server.url}", f"multi:{tmp / 'local_b'},{server.url}"
 
 
-@pytest.mark.parametrize("kind", ["redis", "unix", "multi", "directory"])
+@pytest.mark.parametrize(
+    "kind", [*(pytest.param(k, marks=pytest.mark.slow) for k in ("redis", "unix", "multi")), "directory"]
+)
 def test_a_failure_found_by_one_worker_replays_first_on_another(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -270,6 +275,7 @@ print(json.dumps(calls))
 """
 
 
+@pytest.mark.slow
 def test_a_failure_found_here_replays_first_in_another_process(redis_server: RedisServer) -> None:
     key = _key()
     _search(open_database(redis_server.url), key)
@@ -287,6 +293,7 @@ def test_a_failure_found_here_replays_first_in_another_process(redis_server: Red
     assert calls[0] == THRESHOLD, f"the other process did not replay the saved failure first: {calls[:5]}"
 
 
+@pytest.mark.slow
 def test_readonly_reads_the_shared_database_but_never_writes_to_it(redis_server: RedisServer) -> None:
     key = _key()
     open_database(redis_server.url).save(key, b"from ci")
@@ -298,6 +305,7 @@ def test_readonly_reads_the_shared_database_but_never_writes_to_it(redis_server:
     assert list(open_database(redis_server.url).fetch(key)) == [b"from ci"]
 
 
+@pytest.mark.slow
 def test_open_database_cached_opens_each_location_once(redis_server: RedisServer, tmp_path: Path) -> None:
     url = redis_server.url + "/0"
     assert open_database_cached(url) is open_database_cached(url)
@@ -356,6 +364,7 @@ def _add_user(server: RedisServer, name: str, rules: str) -> str:
     return f"redis://{name}:s3cret-pw@127.0.0.1:{server.port}"
 
 
+@pytest.mark.slow
 def test_wrong_credentials_are_named_without_the_password(redis_server: RedisServer) -> None:
     url = _add_user(redis_server, "fuzzer", MINIMAL_ACL)
     key = _key()
@@ -369,6 +378,7 @@ def test_wrong_credentials_are_named_without_the_password(redis_server: RedisSer
     assert "wrong-pw" not in message and "s3cret-pw" not in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("user", "rules"),
     [
@@ -395,6 +405,7 @@ def test_a_user_who_may_not_save_is_caught_when_opened(
     assert list(open_database(f"readonly:{url}").fetch(key)) == [b"from ci"]
 
 
+@pytest.mark.slow
 def test_a_database_number_the_server_does_not_have_is_a_clear_error(redis_server: RedisServer) -> None:
     with pytest.raises(ValueError, match=r"/999: the Redis server answered with an error: .*DB index"):
         open_database(redis_server.url + "/999")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conformance import engine
 
 
@@ -9,6 +11,7 @@ def _run(specs: list[str], prop: str, timeout: float = 5.0) -> engine.RunReport:
     return engine.check(specs, timeout=timeout, properties=(prop,), corpus=None)
 
 
+@pytest.mark.slow
 def test_segfault_fails_the_property_and_the_next_implementation_still_runs() -> None:
     report = _run(["bad=tests.zoo.broken:segfaults_on_many_features", "nnx_vmap"], "agrees_with_oracle")
     bad, good = report.implementations
@@ -21,6 +24,7 @@ def test_segfault_fails_the_property_and_the_next_implementation_still_runs() ->
     assert report.exit_code() == 1
 
 
+@pytest.mark.slow
 def test_os_exit_fails_the_property_with_the_exit_code() -> None:
     report = _run(["bad=tests.zoo.broken:exits_on_negative_seed"], "seed_determinism")
     (cell,) = report.implementations[0].properties
@@ -28,6 +32,7 @@ def test_os_exit_fails_the_property_with_the_exit_code() -> None:
     assert "exit code 3" in cell.message
 
 
+@pytest.mark.slow
 def test_hang_is_a_timeout_with_the_input_that_hung() -> None:
     report = _run(["bad=tests.zoo.broken:hangs_on_large_batch"], "output_contract", timeout=3)
     (cell,) = report.implementations[0].properties

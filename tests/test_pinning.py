@@ -42,6 +42,7 @@ def cell(data: dict[str, Any], impl: str, prop: str) -> dict[str, Any]:
     return next(c for c in found if c["name"] == prop)
 
 
+@pytest.mark.slow
 def test_golden_fails_with_the_cause_when_the_threefry_flag_is_flipped_by_hand(tmp_path: Path) -> None:
     args = ("check", "--impl", "nnx_vmap", "--property", "golden", *FAST)
     assert conformance(tmp_path, *args).returncode == 0
@@ -54,6 +55,7 @@ def test_golden_fails_with_the_cause_when_the_threefry_flag_is_flipped_by_hand(t
     assert "set by hand" in text
 
 
+@pytest.mark.slow
 def test_a_pinned_counterexample_replays_first(tmp_path: Path) -> None:
     first = tmp_path / "first.json"
     args = ("check", "--impl", BROKEN, "--property", "agrees_with_oracle", *FAST)
@@ -75,6 +77,7 @@ def test_a_pinned_counterexample_replays_first(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_pinned_cases_also_run_for_a_correct_implementation(tmp_path: Path) -> None:
     first = tmp_path / "first.json"
     conformance(
@@ -101,7 +104,9 @@ def versions_around_this_jax() -> tuple[str, str]:
     return f"jax>={jax.__version__}", f"jax<{jax.__version__}"
 
 
-@pytest.mark.parametrize("inside", [True, False], ids=["inside-range", "outside-range"])
+@pytest.mark.parametrize(
+    "inside", [True, pytest.param(False, marks=pytest.mark.slow)], ids=["inside-range", "outside-range"]
+)
 def test_an_expected_failure_holds_only_inside_its_version_range(tmp_path: Path, inside: bool) -> None:
     here, elsewhere = versions_around_this_jax()
     expect = tmp_path / "expected.txt"
@@ -131,6 +136,7 @@ def test_an_expected_failure_holds_only_inside_its_version_range(tmp_path: Path,
         assert (result.returncode, status) == (1, "fail"), result.stdout
 
 
+@pytest.mark.slow
 def test_a_stale_expected_failure_is_an_unexpected_pass(tmp_path: Path) -> None:
     expect = tmp_path / "expected.txt"
     expect.write_text("nnx_vmap agrees_with_oracle -- was broken once\n")
@@ -146,8 +152,8 @@ def test_a_stale_expected_failure_is_an_unexpected_pass(tmp_path: Path) -> None:
     ("line", "problem"),
     [
         ("nnx_vmap agrees_with_oracle", "reason"),
-        ("nnx_vmap agrees_with_oracle jax>>0.5 -- why", "jax>>0.5"),
-        ("nnx_vmap no_such_property -- why", "no_such_property"),
+        pytest.param("nnx_vmap agrees_with_oracle jax>>0.5 -- why", "jax>>0.5", marks=pytest.mark.slow),
+        pytest.param("nnx_vmap no_such_property -- why", "no_such_property", marks=pytest.mark.slow),
     ],
 )
 def test_a_bad_expectation_line_is_a_usage_error_with_its_line_number(

@@ -38,6 +38,7 @@ def test_ci_profile_finds_the_same_minimal_counterexample_every_run() -> None:
     assert first.first_failure_example == second.first_failure_example
 
 
+@pytest.mark.slow
 def test_fuzz_database_replays_a_found_failure_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONFORMANCE_DATABASE", str(tmp_path / "db"))
     spec = "bad=tests.zoo.broken:seed_clipped_to_int32"

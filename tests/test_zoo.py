@@ -9,14 +9,32 @@ from __future__ import annotations
 import pytest
 
 from conformance.subjects import VMAP_OVER_BATCH
-from tests.helpers import check
+from tests.helpers import check, fast_sample
 from tests.zoo.broken import BROKEN, NEEDS_ISOLATION
 from tests.zoo.correct import CORRECT
 
 CAUGHT = [(name, prop) for name, (_, props) in BROKEN.items() for prop in props]
+#: The fast tier's sample, one or two bugs per property; the slow tier catches the whole zoo.
+FAST = {
+    ("not_flattened", "output_contract"),
+    ("keeps_input_dtype", "output_contract"),
+    ("seed_plus_one", "agrees_with_oracle"),
+    ("transposed_square_kernel", "agrees_with_oracle"),
+    ("feature_major", "agrees_with_builtins"),
+    ("ignores_seed", "seed_sensitivity"),
+    ("seed_low_16_bits", "seed_sensitivity"),
+    ("batch_mean_leaks", "batch_independence"),
+    ("first_row_everywhere", "batch_independence"),
+    ("reuses_rngs_stream", "seed_determinism"),
+    ("global_counter_seed", "seed_determinism"),
+    ("zeroes_numpy_input", "inputs_untouched"),
+    ("deletes_jax_input", "inputs_untouched"),
+    ("vague_errors", "invalid_input_rejected"),
+    ("other_threefry", "golden"),
+}
 
 
-@pytest.mark.parametrize(("name", "prop"), CAUGHT, ids=[f"{n}-{p}" for n, p in CAUGHT])
+@pytest.mark.parametrize(("name", "prop"), fast_sample(CAUGHT, FAST), ids=[f"{n}-{p}" for n, p in CAUGHT])
 def test_broken_implementation_is_caught(name: str, prop: str) -> None:
     isolated = name in NEEDS_ISOLATION
     result = check(
@@ -33,6 +51,7 @@ def test_broken_implementation_is_caught(name: str, prop: str) -> None:
     assert not result.passed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_correct_implementation_passes_every_property(name: str) -> None:
     result = check(f"{name}=tests.zoo.correct:{name}")
