@@ -30,7 +30,7 @@ from typing import Any
 
 from conformance import corpus, verdict
 from conformance.compile_cache import enable as enable_compile_cache
-from conformance.context import Context, PropertyFailure, SharedCache
+from conformance.context import Context, PropertyFailure, PropertySkip, SharedCache
 from conformance.environment import environment
 from conformance.executors import (
     LOAD_TIMEOUT,
@@ -41,7 +41,7 @@ from conformance.executors import (
 )
 from conformance.expectations import Expectation, ExpectationFileError, installed_versions, match, parse_file
 from conformance.profiles import Profile, get_profile
-from conformance.properties import PROPERTIES, Case, Property
+from conformance.properties import GROUPS, PROPERTIES, Case, Property
 from conformance.runner import CellResult, apply_expectation, replay_command, run_cell, summarize
 from conformance.subjects import SUBJECTS, Subject, get_subject
 from conformance.verdict import Status
@@ -65,6 +65,9 @@ class EngineOptions:
     specs: tuple[str, ...] = ()
     #: only these properties (empty: all that apply to each subject)
     properties: tuple[str, ...] = ()
+    #: only the properties of these groups (empty: every group), e.g. ("forward",) for an
+    #: implementation accepted as forward-only
+    groups: tuple[str, ...] = ()
     strict: bool = False
     x64: bool = False
     #: seconds one call may take (default: the profile's)
@@ -88,6 +91,7 @@ class EngineOptions:
         max_examples: int | None = None,
         impls: Iterable[str] = (),
         properties: Iterable[str] = (),
+        groups: Iterable[str] = (),
         strict: bool = False,
         x64: bool = False,
         timeout: float | None = None,
@@ -129,20 +133,26 @@ class EngineOptions:
             if isolation == "none":
                 for s in specs:
                     _builtin_or_usage_error(s, subjects, spell)
-            props = tuple(properties)
+            props, chosen_groups = tuple(properties), tuple(dict.fromkeys(groups))
+            for g in chosen_groups:
+                if g not in GROUPS:
+                    raise UsageError(
+                        f"unknown group {g!r} for {spell('--group')}; known: {', '.join(GROUPS)}"
+                    )
             for s in subjects:
-                applicable_properties(s, props, among=subjects)
+                applicable_properties(s, props, among=subjects, groups=chosen_groups)
             if corpus_dir and not os.path.isdir(corpus_dir):
                 raise UsageError(f"{spell('--corpus')} {corpus_dir}: no such folder")
             corpus_dir = corpus_dir or corpus.DEFAULT_DIR
             for s in subjects:
-                for p in applicable_properties(s, props, among=subjects):
+                for p in applicable_properties(s, props, among=subjects, groups=chosen_groups):
                     corpus.load_pinned(corpus_dir, s.name, p, x64)  # a corrupt file is a usage error
             options = cls(
                 subjects=subjects,
                 profile=chosen,
                 specs=specs,
                 properties=props,
+                groups=chosen_groups,
                 strict=strict,
                 x64=x64,
                 timeout=timeout,
@@ -183,14 +193,26 @@ def parse_subjects(spec: str) -> list[Subject]:
 
 
 def applicable_properties(
-    subject: Subject, chosen: Iterable[str] = (), among: Iterable[Subject] = ()
+    subject: Subject,
+    chosen: Iterable[str] = (),
+    among: Iterable[Subject] = (),
+    groups: Iterable[str] = (),
 ) -> list[str]:
-    """``chosen`` (default: all of the subject's properties) that apply to ``subject``.
+    """``chosen`` (default: all of the subject's properties) that apply to ``subject``, in
+    ``groups`` (default: every group).
 
     A chosen property must exist, and apply to ``subject`` or to one of ``among``
-    (a run over several subjects checks each where it applies).
+    (a run over several subjects checks each where it applies), and be in ``groups``.
     """
-    chosen = tuple(chosen)
+    chosen, groups = tuple(chosen), tuple(groups)
+    if groups:
+        for p in chosen:
+            if p in PROPERTIES and PROPERTIES[p].group not in groups:
+                raise UsageError(
+                    f"property {p!r} is in the group {PROPERTIES[p].group!r}, not in the chosen "
+                    f"group{'s' * (len(groups) > 1)} {', '.join(groups)}"
+                )
+        return [p for p in applicable_properties(subject, chosen, among) if PROPERTIES[p].group in groups]
     if not chosen:
         return list(subject.properties)
     others = [s for s in among if s is not subject]
@@ -252,15 +274,16 @@ def default_jobs() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def targets(subject: Subject, specs: Iterable[str]) -> list[tuple[Target, str]]:
+def targets(subject: Subject | str, specs: Iterable[str]) -> list[tuple[Target, str]]:
     """``(target, origin)`` for each spec (default: the built-ins and the advertised ones).
 
     Names come from the specs alone; a name already taken gets a suffix (``name_2``), so
     every column, test id and report entry is unique.
     """
+    subject_name = subject if isinstance(subject, str) else subject.name
     specs = list(specs)
     if not specs:
-        specs = names(subject.name, builtin_only=True)
+        specs = names(subject_name, builtin_only=True)
         specs += [s for s in entry_point_specs() if spec_name(s) not in specs]
     out: list[tuple[Target, str]] = []
     taken: set[str] = set()
@@ -272,7 +295,7 @@ def targets(subject: Subject, specs: Iterable[str]) -> list[tuple[Target, str]]:
             name = f"{base}_{n}"
         taken.add(name)
         out.append(
-            (Target(name, spec if name == base else f"{name}={_target_part(spec)}", subject.name), spec)
+            (Target(name, spec if name == base else f"{name}={_target_part(spec)}", subject_name), spec)
         )
     return out
 
@@ -429,7 +452,9 @@ class Engine:
         return targets(subject, self.options.specs)
 
     def properties(self, subject: Subject) -> list[Property]:
-        names_ = applicable_properties(subject, self.options.properties, self.options.subjects)
+        names_ = applicable_properties(
+            subject, self.options.properties, self.options.subjects, self.options.groups
+        )
         return [PROPERTIES[p] for p in names_]
 
     def panel(self, subject: Subject) -> dict[str, InProcessExecutor]:
@@ -586,8 +611,8 @@ class Engine:
         return min(self.options.jobs, n_impls)
 
     def replay(self, spec: str, prop_name: str, case: Case) -> tuple[Status, str]:
-        """One property on one case of the first subject: ``(PASS, "")`` or ``(FAIL, why)``.
-        ImplementationLoadError if the implementation cannot load."""
+        """One property on one case of the first subject: ``(PASS, "")``, ``(FAIL, why)`` or
+        ``(SKIP, why)``. ImplementationLoadError if the implementation cannot load."""
         subject = self.options.subjects[0]
         (target, _), *_ = targets(subject, [spec])
         ctx = self.context(subject, target)
@@ -595,6 +620,8 @@ class Engine:
             PROPERTIES[prop_name].check(ctx, case)
         except PropertyFailure as failure:
             return Status.FAIL, failure.message
+        except PropertySkip as skip:
+            return Status.SKIP, skip.message
         return Status.PASS, ""
 
 

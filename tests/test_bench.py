@@ -1,4 +1,4 @@
-"""``conformance.bench``: the benchmark command, run in-process on tiny grids (``--quick`` and smaller)."""
+"""``conformance.tools.bench``: the benchmark command, run in-process on tiny grids (``--quick``)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance import bench
 from conformance.environment import environment
+from conformance.tools import bench
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from conformance import compat_table as ct
+from conformance.tools import compat_table as ct
 from conformance.verdict import PASSING, Status, Verdict
 
 PROPS = ("output_contract", "agrees_with_oracle", "seed_sensitivity")
@@ -375,7 +375,7 @@ def test_cli_writes_the_page_and_reads_a_folder(tmp_path):
     text = out.read_text()
     header, _ = table(text)
     assert header == ["jax 0.4.31<br>flax 0.9.0", "jax 0.10.2<br>flax 0.12.8"]
-    assert f"by `python -m conformance.compat_table {folder}`" in text
+    assert f"by `python -m conformance.tools.compat_table {folder}`" in text
 
 
 @pytest.mark.parametrize(

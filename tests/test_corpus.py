@@ -21,6 +21,7 @@ from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
 from conformance import codec, corpus
+from conformance.tools import pin
 from conformance.verdict import REPORT_SCHEMA, ReplayCommand
 from impl import registry
 from strategies.kinds import KindedArray
@@ -103,7 +104,7 @@ def test_pin_from_report_writes_one_file_per_counterexample(tmp_path: Path) -> N
         },
     )
     root = tmp_path / "corpus"
-    paths = corpus.pin_from_report(report, root)
+    paths = pin.pin_from_report(report, root)
     assert len(paths) == 2
     oracle, seeds = paths
     assert oracle.parent == root / SUBJECT / "agrees_with_oracle"
@@ -130,10 +131,10 @@ def test_pinning_again_finds_the_same_file_and_leaves_it(tmp_path: Path) -> None
         {"bad": [failing_cell("agrees_with_oracle", A)], "worse": [failing_cell("agrees_with_oracle", A)]},
     )
     root = tmp_path / "corpus"
-    first = corpus.pin_from_report(report, root)
+    first = pin.pin_from_report(report, root)
     assert len(first) == 1  # the same case on two implementations: one pin
     before = first[0].read_text()
-    assert corpus.pin_from_report(report, root) == first
+    assert pin.pin_from_report(report, root) == first
     assert first[0].read_text() == before  # not rewritten: same date, same implementation
     assert json.loads(before)["implementation"] == "bad"
     assert len(list(root.rglob("*.json"))) == 1
@@ -145,7 +146,7 @@ def test_pin_from_replay_inline_and_from_a_case_file(tmp_path: Path, monkeypatch
     root = tmp_path / "corpus"
     inline = replay_command("bad=my_impl.py:f", "agrees_with_oracle", A)
     assert "--case @" not in inline
-    path = corpus.pin_from_replay(inline, root)
+    path = pin.pin_from_replay(inline, root)
     entry = json.loads(path.read_text())
     assert entry["implementation"] == "bad" and entry["spec"] == "bad=my_impl.py:f"
     assert entry["x64"] is False and entry["source"] == "replay command"
@@ -154,7 +155,7 @@ def test_pin_from_replay_inline_and_from_a_case_file(tmp_path: Path, monkeypatch
     big = case_of(5, np.linspace(-1, 1, 2000).reshape(10, 200).tolist())
     from_file = replay_command("bad=my_impl.py:f", "batch_independence", big, x64=True, strict=True)
     assert "--case @" in from_file
-    path = corpus.pin_from_replay(from_file, root)
+    path = pin.pin_from_replay(from_file, root)
     entry = json.loads(path.read_text())
     assert entry["x64"] is True and entry["strict"] is True
     assert corpus.load_pinned(root, SUBJECT, "batch_independence", False) == []
@@ -164,16 +165,16 @@ def test_pin_from_replay_inline_and_from_a_case_file(tmp_path: Path, monkeypatch
 
 def test_a_case_pinned_from_a_report_and_from_its_replay_is_one_pin(tmp_path: Path) -> None:
     root = tmp_path / "corpus"
-    (from_report,) = corpus.pin_from_report(
+    (from_report,) = pin.pin_from_report(
         write_report(tmp_path / "r.json", {"bad": [failing_cell("agrees_with_oracle", B)]}), root
     )
     command = replay_command("other_impl", "agrees_with_oracle", B).replace("python", "/usr/bin/python3", 1)
-    assert corpus.pin_from_replay(command, root) == from_report
+    assert pin.pin_from_replay(command, root) == from_report
     # x64 is part of a pin's identity
     x64_report = write_report(
         tmp_path / "r64.json", {"bad": [failing_cell("agrees_with_oracle", B)]}, x64=True
     )
-    (other,) = corpus.pin_from_report(x64_report, root)
+    (other,) = pin.pin_from_report(x64_report, root)
     assert other != from_report
 
 
@@ -193,7 +194,7 @@ def test_a_pinned_spec_is_relative_to_the_corpus_parent_and_still_replays(
     data["implementations"][0]["spec"] = f"{source}:f"  # as the runner writes it: absolute
     report.write_text(json.dumps(data))
     root = project / "conformance-corpus"
-    (path,) = corpus.pin_from_report(report, root)
+    (path,) = pin.pin_from_report(report, root)
     assert json.loads(path.read_text())["spec"] == "impls/my_impl.py:f"
     assert json.loads(path.read_text())["source"] == "report ../elsewhere/report.json"
     assert str(tmp_path) not in path.read_text()
@@ -207,15 +208,15 @@ def test_a_pinned_spec_is_relative_to_the_corpus_parent_and_still_replays(
     monkeypatch.chdir(project)  # the replay runs from the corpus folder's parent
     loaded = registry.load(command.impl)
     assert Path(loaded.fn.__code__.co_filename).resolve() == source.resolve()
-    assert corpus.pin_from_replay(str(command), "conformance-corpus") == path.relative_to(project)
+    assert pin.pin_from_replay(str(command), "conformance-corpus") == path.relative_to(project)
 
     # through a replay command: an absolute path is made relative, a relative one kept as given
     absolute = replay_command(f"mine={source}:f", "output_contract", B)
-    pinned = corpus.pin_from_replay(absolute, root)
+    pinned = pin.pin_from_replay(absolute, root)
     assert pinned is not None and json.loads(pinned.read_text())["spec"] == "mine=impls/my_impl.py:f"
     for spec in ("mine=../shared/impl.py:f", "pkg.module:f", "nnx_vmap"):
-        assert corpus.stored_spec(spec, root) == spec
-    assert corpus.stored_spec(f"{source}:f", tmp_path / "deep" / "corpus") == "../project/impls/my_impl.py:f"
+        assert pin.stored_spec(spec, root) == spec
+    assert pin.stored_spec(f"{source}:f", tmp_path / "deep" / "corpus") == "../project/impls/my_impl.py:f"
 
 
 def test_golden_cases_are_not_pinned_again(
@@ -231,19 +232,19 @@ def test_golden_cases_are_not_pinned_again(
             "worse": [failing_cell("golden", golden)],
         },
     )
-    (only,) = corpus.pin_from_report(report, tmp_path / "corpus")
+    (only,) = pin.pin_from_report(report, tmp_path / "corpus")
     assert only.parent.name == "agrees_with_oracle"
     assert not (tmp_path / "corpus" / SUBJECT / "golden").exists()
 
-    assert corpus.cmd_pin(parser().parse_args(["pin", str(report), "--corpus", "pins"])) == 0
+    assert pin.cmd_pin(parser().parse_args(["pin", str(report), "--corpus", "pins"])) == 0
     out = capsys.readouterr().out
     notes = [line for line in out.splitlines() if "golden" in line]
-    assert notes == [f"not pinned: 2 cases of {SUBJECT}/golden: {corpus.NOT_PINNED['golden']}"]
+    assert notes == [f"not pinned: 2 cases of {SUBJECT}/golden: {pin.NOT_PINNED['golden']}"]
     assert "1 new, 0 already pinned, 2 not pinned, in pins" in out
 
     command = replay_command("nnx_vmap", "golden", golden)
-    assert corpus.pin_from_replay(command, tmp_path / "corpus") is None
-    assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", command, "--corpus", "pins"])) == 0
+    assert pin.pin_from_replay(command, tmp_path / "corpus") is None
+    assert pin.cmd_pin(parser().parse_args(["pin", "--replay", command, "--corpus", "pins"])) == 0
     out = capsys.readouterr().out
     assert f"not pinned: 1 case of {SUBJECT}/golden: " in out and "0 new" in out
     assert not list((tmp_path / "pins").rglob("golden/*.json"))
@@ -265,7 +266,7 @@ def test_golden_cases_are_not_pinned_again(
 )
 def test_a_bad_replay_command_is_a_value_error(tmp_path: Path, command: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        corpus.pin_from_replay(command, tmp_path)
+        pin.pin_from_replay(command, tmp_path)
     assert not any(tmp_path.rglob("*.json"))
 
 
@@ -273,10 +274,10 @@ def test_load_filters_by_subject_property_and_x64_and_sorts_by_file(tmp_path: Pa
     root = tmp_path / "corpus"
     cases = [case_of(s, [[float(s)]]) for s in range(6)]
     for c in cases:
-        corpus.pin(root, SUBJECT, "agrees_with_oracle", False, codec.encode(c))
-    corpus.pin(root, SUBJECT, "agrees_with_oracle", True, codec.encode(case_of(99, [[1.0]])))
-    corpus.pin(root, SUBJECT, "seed_sensitivity", False, codec.encode(case_of(98, [[1.0]])))
-    corpus.pin(root, "vmap_over_ensemble", "agrees_with_oracle", False, codec.encode(case_of(97, [[1.0]])))
+        pin.pin(root, SUBJECT, "agrees_with_oracle", False, codec.encode(c))
+    pin.pin(root, SUBJECT, "agrees_with_oracle", True, codec.encode(case_of(99, [[1.0]])))
+    pin.pin(root, SUBJECT, "seed_sensitivity", False, codec.encode(case_of(98, [[1.0]])))
+    pin.pin(root, "vmap_over_ensemble", "agrees_with_oracle", False, codec.encode(case_of(97, [[1.0]])))
     entries = corpus.load_entries(root, SUBJECT, "agrees_with_oracle", False)
     assert [e.path.name for e in entries] == sorted(e.path.name for e in entries)
     assert sorted(e.case["args"]["seed"] for e in entries) == list(range(6))
@@ -325,16 +326,16 @@ def test_a_report_that_is_not_one_is_a_value_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": "other"}')
     with pytest.raises(ValueError, match="not a conformance JSON report"):
-        corpus.pin_from_report(bad, tmp_path)
+        pin.pin_from_report(bad, tmp_path)
     bad.write_text("[1, 2")
     with pytest.raises(ValueError, match="not a JSON report"):
-        corpus.pin_from_report(bad, tmp_path)
+        pin.pin_from_report(bad, tmp_path)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m conformance")
     sub = p.add_subparsers(dest="command", required=True)
-    corpus.add_parser(sub)
+    pin.add_parser(sub)
     return p
 
 
@@ -344,26 +345,26 @@ def test_the_pin_command(
     monkeypatch.chdir(tmp_path)
     report = write_report(tmp_path / "report.json", {"bad": [failing_cell("agrees_with_oracle", A)]})
     args = parser().parse_args(["pin", str(report), "--corpus", "pins"])
-    assert corpus.cmd_pin(args) == 0
+    assert pin.cmd_pin(args) == 0
     out = capsys.readouterr().out
     assert f"pinned {SUBJECT}/agrees_with_oracle, found on bad: pins/{SUBJECT}/agrees_with_oracle/" in out
     assert "1 new, 0 already pinned, in pins" in out
-    assert corpus.cmd_pin(args) == 0
+    assert pin.cmd_pin(args) == 0
     assert "already pinned" in capsys.readouterr().out
 
     command = replay_command("nnx_vmap", "output_contract", B)
-    assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", command])) == 0  # default corpus dir
+    assert pin.cmd_pin(parser().parse_args(["pin", "--replay", command])) == 0  # default corpus dir
     assert f"{corpus.DEFAULT_DIR}/{SUBJECT}/output_contract/" in capsys.readouterr().out
     assert len(corpus.load_pinned(corpus.DEFAULT_DIR, SUBJECT, "output_contract", False)) == 1
 
     monkeypatch.setattr(
         "sys.stdin", io.StringIO(command.replace("output_contract", "seed_determinism") + "\n")
     )
-    assert corpus.cmd_pin(parser().parse_args(["pin", "--replay", "-"])) == 0
+    assert pin.cmd_pin(parser().parse_args(["pin", "--replay", "-"])) == 0
     assert f"pinned {SUBJECT}/seed_determinism, found on nnx_vmap" in capsys.readouterr().out
 
     empty = write_report(tmp_path / "empty.json", {"good": [cell("output_contract")]})
-    assert corpus.cmd_pin(parser().parse_args(["pin", str(empty)])) == 0
+    assert pin.cmd_pin(parser().parse_args(["pin", str(empty)])) == 0
     assert "nothing to pin" in capsys.readouterr().out
 
 
@@ -375,7 +376,7 @@ def test_the_pin_command_refuses_bad_input_with_exit_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    assert corpus.cmd_pin(parser().parse_args(argv)) == 2
+    assert pin.cmd_pin(parser().parse_args(argv)) == 2
     assert capsys.readouterr().err.startswith("error: ")
 
 
@@ -383,7 +384,7 @@ def test_pinned_cases_as_explicit_examples_run_first(tmp_path: Path) -> None:
     """The runner's recipe: ``example(case=c)`` for each pinned case, applied in reverse order."""
     root = tmp_path / "corpus"
     for s in (3, 1, 2):
-        corpus.pin(root, SUBJECT, "p", False, codec.encode({"seed": s}))
+        pin.pin(root, SUBJECT, "p", False, codec.encode({"seed": s}))
     pinned = corpus.load_pinned(root, SUBJECT, "p", False)
     seen: list[dict] = []
 

@@ -1,6 +1,6 @@
 """The compatibility table: the JAX/Flax matrix's JSON files as one Markdown page.
 
-    python -m conformance.compat_table FILE_OR_DIR... [--out docs/compatibility.md] [--note TEXT]
+    python -m conformance.tools.compat_table FILE_OR_DIR... [--out docs/compatibility.md] [--note TEXT]
 
 It reads three kinds of JSON file (a directory stands for the ``*.json`` files in it):
 
@@ -463,7 +463,7 @@ def render(
     out.append(f"- Subjects: {', '.join(subjects) if subjects else '–'}")
     out.append(
         "- Reproduce: `scripts/matrix.sh` runs every line (tox label `matrix`: the suite's own tests, "
-        "then `check --profile ci`) and rewrites this page; `python -m conformance.compat_table "
+        "then `check --profile ci`) and rewrites this page; `python -m conformance.tools.compat_table "
         ".conformance/matrix --out docs/compatibility.md` rewrites it from the files a run left"
     )
     out += [
@@ -584,7 +584,7 @@ def _evidence(lines: Sequence[Line], subjects: Sequence[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance.compat_table",
+        prog="python -m conformance.tools.compat_table",
         description="Write the implementation x JAX/Flax line x property table from the matrix's JSON files.",
     )
     parser.add_argument(
@@ -601,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as e:
         print(f"compat_table: {e}", file=sys.stderr)
         return 2
-    command = "python -m conformance.compat_table " + " ".join(args.paths)
+    command = "python -m conformance.tools.compat_table " + " ".join(args.paths)
     text = render(lines, note=args.note, command=command)
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)

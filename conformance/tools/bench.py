@@ -472,11 +472,10 @@ def _load_impls(specs: list[str], subject: str) -> list[Any]:
     """``(name, implementation)`` pairs, named and made unique by the engine's rule (the same
     names as a check's report). Timing needs the code in this process: bench loads it here."""
     from conformance.engine import targets
-    from conformance.subjects import get_subject
     from impl.registry import ImplementationLoadError, load
 
     try:
-        pairs = targets(get_subject(subject), specs)
+        pairs = targets(subject, specs)
         impls = [(target.name, load(target.spec, subject)) for target, _ in pairs]
     except (ImplementationLoadError, KeyError) as e:
         raise UsageError(str(e.args[0]) if e.args else str(e)) from None
