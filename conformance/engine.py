@@ -34,6 +34,7 @@ from conformance.context import Context, PropertyFailure, PropertySkip, SharedCa
 from conformance.environment import environment
 from conformance.executors import (
     LOAD_TIMEOUT,
+    STOPPING,
     InProcessExecutor,
     Target,
     WorkerExecutor,
@@ -560,6 +561,8 @@ class Engine:
             ctx = self.context(subject, target)
             result.builtin, result.spec = ctx.impl.builtin, ctx.impl.spec
             for prop in self.properties(subject):
+                if STOPPING.is_set():
+                    break
                 cell = self.cell(subject, target, origin, prop)
                 result.properties.append(cell)
                 if on_cell:
@@ -582,8 +585,11 @@ class Engine:
         if jobs == 1:
             results = [one(pair) for pair in pairs]
         else:
-            with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="conformance") as pool:
+            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="conformance")
+            try:
                 results = list(pool.map(one, pairs))
+            finally:  # stopped (a signal): implementations not started yet are not started
+                pool.shutdown(wait=True, cancel_futures=True)
         return RunReport(
             subject.name,
             self.options.profile.name,

@@ -90,10 +90,14 @@ class InProcessExecutor:
 
 _LIVE: set[int] = set()
 _LIVE_LOCK = threading.Lock()
+#: Set once the run is being stopped: no new worker starts after it.
+STOPPING = threading.Event()
 
 
 def kill_all_workers() -> None:
-    """End every worker of this process and everything they started (signal handlers, exit)."""
+    """End every worker of this process and everything they started, and start no new one
+    (the run is being stopped: signal handlers)."""
+    STOPPING.set()
     with _LIVE_LOCK:
         groups = list(_LIVE)
         _LIVE.clear()
@@ -148,6 +152,8 @@ class WorkerExecutor:
         return self.impl
 
     def _start(self) -> None:
+        if STOPPING.is_set():
+            raise ImplementationLoadError("the run was stopped")
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         cmd = [
