@@ -112,7 +112,8 @@ def test_the_adversarial_zoo_gets_its_verdicts_and_the_built_in_its_own(tmp_path
 
 def _start_hanging_run(tmp_path: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "conformance", "check", "--quiet", "--timeout", "600"]
-    cmd += ["--impl", "tests.adversarial.pretends:always_hangs", "--property", "output_contract"]
+    cmd += ["--impl", "a=tests.adversarial.pretends:always_hangs", "--property", "output_contract"]
+    cmd += ["--impl", "b=tests.adversarial.pretends:always_hangs", "--jobs", "2"]  # two threads, two workers
     return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -120,7 +121,7 @@ def _wait_for_worker(runner: subprocess.Popen, seconds: float = 120.0) -> set[in
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         workers = _descendants(runner.pid)
-        if workers:
+        if len(workers) >= 2:
             time.sleep(8)  # let the worker load and enter the hanging call
             return workers
         time.sleep(0.2)
