@@ -168,3 +168,16 @@ def test_only_built_ins_may_run_in_the_runner() -> None:
     with pytest.raises(UsageError, match="only the built-ins may"):
         EngineOptions.build(isolation="none", impls=["tests.zoo.correct:jitted"])
     assert EngineOptions.build(isolation="none", impls=["nnx_vmap"]).isolation == "none"
+
+
+def test_no_property_passes_on_calls_that_raised() -> None:
+    """An implementation that raises on every call fails every claim except the one about raising."""
+    from conformance import engine
+    from conformance.subjects import COMMON_PROPERTIES
+
+    props = tuple(p for p in COMMON_PROPERTIES if p != "invalid_input_rejected")
+    report = engine.check(
+        ["tests.adversarial.pretends:always_raises"], isolation="trusted", max_examples=3, properties=props
+    )
+    statuses = {c.property: c.status for c in report.implementations[0].properties}
+    assert statuses == dict.fromkeys(props, Status.FAIL), statuses
