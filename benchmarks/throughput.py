@@ -79,15 +79,11 @@ def naive_loop(name: str, examples: int) -> tuple[int, float]:
 def suite_ci(names: list[str], cache_dir: str) -> tuple[int, float, bool]:
     import jax
 
-    from conformance.profiles import get_profile
-    from conformance.runner import RunOptions, default_jobs, run
-    from conformance.subjects import VMAP_OVER_BATCH
-    from impl.registry import get
+    from conformance import engine
 
     jax.clear_caches()
-    options = RunOptions(VMAP_OVER_BATCH, get_profile("ci"), compile_cache=cache_dir, jobs=default_jobs())
     start = time.perf_counter()
-    report = run([(get(n), n) for n in names], options)
+    report = engine.check(names, compile_cache=cache_dir, jobs=engine.default_jobs())
     elapsed = time.perf_counter() - start
     examples = sum(c.examples for i in report.implementations for c in i.properties)
     return examples, elapsed, report.passed
