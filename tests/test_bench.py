@@ -197,6 +197,7 @@ def test_table_and_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert peak["size"] in (32, 64)
 
 
+@pytest.mark.slow
 def test_raising_implementation_is_an_error_entry(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     boom = tmp_path / "boom.py"
     boom.write_text("def f(seed, x, features):\n    raise RuntimeError('boom')\n")
@@ -240,6 +241,7 @@ def test_implementation_that_cannot_be_jitted(tmp_path: Path, capsys: pytest.Cap
     assert "jit failed" in out
 
 
+@pytest.mark.slow
 def test_ensemble_subject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
         capsys, "--quick", "--subject", "vmap_over_ensemble", "--impl", "einsum", "--batch", "3",
@@ -252,6 +254,7 @@ def test_ensemble_subject(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert row["flops"] == 2 * 4 * 3 * 2 * 5
 
 
+@pytest.mark.slow
 def test_missing_matplotlib_is_a_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -511,6 +511,7 @@ def junit_cases(path: Path) -> dict[str, ET.Element]:
     return {case.get("name"): case for case in ET.parse(path).getroot().iter("testcase")}
 
 
+@pytest.mark.slow
 def test_plugin_passes_on_a_builtin(plugin_runs: dict[str, Any]) -> None:
     result, junit = plugin_runs["builtin"]
     assert result.returncode == 0, str(result)
@@ -528,6 +529,7 @@ def test_plugin_passes_on_a_builtin(plugin_runs: dict[str, Any]) -> None:
     )
 
 
+@pytest.mark.slow
 def test_plugin_fails_on_a_broken_impl(plugin_runs: dict[str, Any]) -> None:
     result, junit = plugin_runs["broken"]
     assert result.returncode == 1, str(result)

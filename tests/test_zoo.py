@@ -65,6 +65,7 @@ def test_every_property_has_a_bug_it_must_catch() -> None:
     assert named == set(VMAP_OVER_BATCH.properties)
 
 
+@pytest.mark.slow
 def test_every_broken_implementation_fails_something_in_a_full_run() -> None:
     """The zoo's bugs are real: the reference panel itself never shows up in them."""
     assert set(BROKEN).isdisjoint(CORRECT)
