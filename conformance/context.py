@@ -29,6 +29,15 @@ class PropertyFailure(AssertionError):
         self.details = details
 
 
+class PropertySkip(Exception):
+    """The property cannot be checked in this run (one device, no NNX modes): the cell is a skip
+    whose message says why, never a silent pass."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 class Executor(Protocol):
     impl: Implementation
 
