@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, sett
 from hypothesis.errors import FailedHealthCheck, Flaky, InvalidArgument, Unsatisfiable
 
 from conformance import codec
-from conformance.context import Context, PropertyFailure
+from conformance.context import Context, PropertyFailure, PropertySkip
 from conformance.database import open_database_cached
 from conformance.profiles import Profile
 from conformance.properties import Case, Property
@@ -82,6 +82,10 @@ class ShrinkTracker:
         #: every case that failed so far, with its failure: Hypothesis's best is one of them,
         #: not always the last
         self.failed: dict[str, PropertyFailure] = {}
+        #: why the property cannot be checked in this run (:class:`PropertySkip`), once it said so
+        self.skipped: str | None = None
+        #: what the passing examples said they checked (a property may return a one-line note)
+        self.notes: list[str] = []
 
     def over_budget(self) -> bool:
         return self.first_failure is not None and time.perf_counter() - self.first_failure > self.budget
@@ -166,6 +170,9 @@ def run_cell(
             before = tracker.examples
             status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker, explicit)
             edges[edge or DOMAIN] = tracker.examples - before
+            if tracker.skipped is not None and status == Status.PASS:
+                status, message = Status.SKIP, tracker.skipped
+                break
             if status == Status.SKIP:  # an edge this property cannot reach
                 unreachable[edge or DOMAIN] = message
                 status, message = Status.PASS, ""
@@ -195,8 +202,10 @@ def run_cell(
         prop.name, prop.claim, status, tracker.examples, ctx.calls - calls_before, end - tracker.start
     )
     result.edges, result.unreachable = edges, unreachable
-    if status == Status.INCOMPLETE:
+    if status in (Status.INCOMPLETE, Status.SKIP):
         result.message = message
+    if status == Status.PASS and tracker.notes:
+        result.message = "; ".join(tracker.notes)
     if status == Status.PASS and ctx.executor.given_up:
         # the implementation stopped answering during this cell: what passed was not checked
         result.status, result.message = Status.FAIL, f"not checked: {ctx.executor.evidence}"
@@ -249,11 +258,18 @@ def _search(
         if ctx.executor.given_up:
             tracker.replay_known(case)  # only cases that really failed may fail, with their evidence
             return
+        if tracker.skipped is not None:
+            return
         try:
-            prop.check(ctx, case)
+            note = prop.check(ctx, case)
         except PropertyFailure as failure:
             tracker.record(case, failure)
             raise
+        except PropertySkip as skip:
+            tracker.skipped = skip.message
+            return
+        if isinstance(note, str) and note not in tracker.notes:
+            tracker.notes.append(note)
 
     edge = f"/{config.edge}" if config.edge else ""
     where = f"{ctx.subject.name}/{prop.name}{edge}"
