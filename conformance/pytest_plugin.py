@@ -58,6 +58,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="only these properties (repeatable)",
     )
     group.addoption(
+        "--conformance-group",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="only the properties of this group, forward or transform (repeatable)",
+    )
+    group.addoption(
         "--conformance-strict",
         action="store_true",
         help="also require external implementations to reject invalid input clearly",
@@ -109,6 +116,7 @@ def _build(config: pytest.Config) -> Any:
             max_examples=opt("--conformance-max-examples"),
             impls=opt("--impl"),
             properties=opt("--conformance-property"),
+            groups=opt("--conformance-group"),
             strict=opt("--conformance-strict"),
             x64=opt("--conformance-x64"),
             timeout=opt("--conformance-timeout"),

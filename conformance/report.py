@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from conformance.engine import RunReport
+from conformance.properties import GROUPS, PROPERTIES
 from conformance.verdict import Status, Verdict
 
 MARKS = {
@@ -44,12 +45,16 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     table.add_column("property")
     for impl in report.implementations:
         table.add_column(impl.name, justify="center")
-    for prop, _ in props:
-        row = []
-        for impl in report.implementations:
-            cell = next((c for c in impl.properties if c.property == prop), None)
-            row.append(MARKS[cell.status] if cell else "-")
-        table.add_row(prop, *row)
+    for i, (group, names) in enumerate(_by_group([p for p, _ in props]).items()):
+        if i:
+            table.add_section()
+        table.add_row(f"[bold]{group}[/]", *[""] * len(report.implementations))
+        for prop in names:
+            row = []
+            for impl in report.implementations:
+                cell = next((c for c in impl.properties if c.property == prop), None)
+                row.append(MARKS[cell.status] if cell else "-")
+            table.add_row(f"  {prop}", *row)
     table.add_section()
     table.add_row("[bold]verdict[/]", *[VERDICTS[i.verdict] for i in report.implementations])
     console.print(table)
@@ -62,6 +67,13 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
         for cell in impl.properties:
             if cell.status in (Status.FAIL, Status.ERROR, Status.XPASS, Status.INCOMPLETE):
                 print_failure(console, impl.name, cell)
+    notes: dict[tuple[str, str], list[str]] = {}  # what passing cells say they checked
+    for impl in report.implementations:
+        for cell in impl.properties:
+            if cell.status == Status.PASS and cell.message:
+                notes.setdefault((cell.property, cell.message), []).append(impl.name)
+    for (prop, message), impls in notes.items():
+        console.print(f"\n[dim]{prop} ({escape(', '.join(impls))}): {escape(message)}[/]")
     skipped = [(i.name, c) for i in report.implementations for c in i.properties if c.status == Status.SKIP]
     for name, cell in skipped:
         console.print(f"\n[dim]{escape(name)} / {cell.property}: skipped: {escape(cell.message)}[/]")
@@ -84,6 +96,15 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     if loads:
         summary += f", {loads} could not be loaded"
     console.print(f"\n{report.elapsed_seconds:.1f} s. conformance: {summary}")
+
+
+def _by_group(props: list[str]) -> dict[str, list[str]]:
+    """``props`` in sections, one per group in the order of ``GROUPS`` (forward first), each
+    in its order of appearance; a property the suite does not know goes to the last section."""
+    out: dict[str, list[str]] = {g: [] for g in GROUPS}
+    for p in props:
+        out[PROPERTIES[p].group if p in PROPERTIES else list(GROUPS)[-1]].append(p)
+    return {g: names for g, names in out.items() if names}
 
 
 def print_failure(console: Console, impl: str, cell: Any, colour: str = "red") -> None:

@@ -32,6 +32,7 @@ MISTAKES = {
     "profile": (["--profile", "nightly"], ["--conformance-profile", "nightly"]),
     "subject": (["--subject", "vmap_over_nothing"], ["--subject", "vmap_over_nothing"]),
     "property": (["--property", "no_such_claim"], ["--conformance-property", "no_such_claim"]),
+    "group": (["--group", "gradients"], ["--conformance-group", "gradients"]),
     "corpus": (["--corpus", "/no/such/folder"], ["--conformance-corpus", "/no/such/folder"]),
     "expect": (["--expect", "/no/such/file"], ["--conformance-expect", "/no/such/file"]),
     "isolation": (
@@ -58,6 +59,7 @@ def _as_plugin_words(message: str) -> str:
         "--corpus",
         "--expect",
         "--isolation",
+        "--group",
     ):
         message = message.replace(option, spell(option))
     return message
@@ -85,6 +87,7 @@ def _plugin_kwargs(args: list[str]) -> dict:
         "--conformance-profile": ("profile", str),
         "--subject": ("subject", str),
         "--conformance-property": ("properties", lambda v: [v]),
+        "--conformance-group": ("groups", lambda v: [v]),
         "--conformance-corpus": ("corpus_dir", str),
         "--conformance-expect": ("expect", str),
         "--conformance-isolation": ("isolation", str),
