@@ -34,10 +34,14 @@ class Property:
     external: str = "always"
     #: cases every run checks first, whatever it draws: (subject, x64) -> cases
     fixed: Callable[[Subject, bool], list[Case]] | None = None
-    #: whether the profile's per-edge searches apply (not for fixed, checked-in cases)
-    edges: bool = True
+    #: whether the profile's per-edge searches apply (not for fixed, checked-in cases); a tuple
+    #: of edge names: only those (a costly property that must still reach them by construction)
+    edges: bool | tuple[str, ...] = True
     #: "forward" (claims about calling it) or "transform" (under jit, grad, vmap, sharding, modes)
     group: str = "forward"
+    #: the share of the profile's examples its search over the whole domain runs (at least one):
+    #: less than 1 for a property whose every new shape costs a compilation of a transform
+    share: float = 1.0
 
     @property
     def claim(self) -> str:
@@ -59,15 +63,19 @@ def prop(
     external: str = "always",
     fixed: Callable[[Subject, bool], list[Case]] | None = None,
     group: str = "forward",
-    edges: bool | None = None,
+    edges: bool | tuple[str, ...] | None = None,
+    share: float = 1.0,
 ) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
     """Register the decorated check as a property named after it (its docstring's first line
-    is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``)."""
+    is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``),
+    or the names of the only edges searched; ``share``: of the profile's examples."""
     assert group in GROUPS, group
 
     def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
         use_edges = fixed is None if edges is None else edges
-        PROPERTIES[fn.__name__] = Property(fn.__name__, fn, cases, external, fixed, use_edges, group)
+        PROPERTIES[fn.__name__] = Property(
+            fn.__name__, fn, cases, external, fixed, use_edges, group, share=share
+        )
         return fn
 
     return register

@@ -160,7 +160,7 @@ def run_cell(
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
     strata: list[str | None] = [None]
     if profile.edge_examples and prop.edges:
-        strata += list(ctx.subject.edges(config))
+        strata += [e for e in ctx.subject.edges(config) if prop.edges is True or e in prop.edges]
     status, message, edge = Status.PASS, "", None
     edges: dict[str, int] = {}
     unreachable: dict[str, str] = {}
@@ -279,6 +279,8 @@ def _search(
     # and one oracle answer and panel output serve every implementation.
     examples_key = f"{ctx.subject.name}/{prop.cases.__name__}{edge}"
     examples = profile.max_examples if config.edge is None else profile.edge_examples
+    if config.edge is None and prop.share != 1.0:  # a costly property runs its share of them
+        examples = max(1, round(examples * prop.share))
     test = given(case=strategy)(body)
     for case in reversed(explicit):  # explicit examples run first, in order
         test = example(case=case)(test)
