@@ -8,6 +8,7 @@ None of them names ``vmap_over_batch``: they ask the subject.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,8 @@ from hypothesis import strategies as st
 import strategies as S
 from conformance import golden as goldens
 from conformance.context import Context, PropertyFailure, usable_output
-from conformance.subjects import Args, StrategyConfig, Subject
+from conformance.gradients import encode_direction
+from conformance.subjects import Args, StrategyConfig, Subject, args_key
 
 Case = dict[str, Any]
 
@@ -473,3 +475,166 @@ def golden(ctx: Context, case: Case) -> None:
 
 # --------------------------------------------------------------------------- transform properties: gradients
 # (VJP and JVP against the float64 oracle; group "transform")
+
+#: Families of a drawn cotangent or tangent, in shrinking order: all zeros (every gradient is
+#: zero there), ordinary values (2 x standard normal), and ordinary values scaled by 2**k,
+#: |k| <= 60 (far from overflow and underflow in float32: the bound is relative).
+DIRECTION_FAMILIES = ("zeros", "ordinary", "scaled")
+#: The input dtypes the gradient properties check (float64 only under x64).
+GRADIENT_DTYPES = ("float32", "float64")
+#: Gradients compile anew for every shape (about 0.3 s each on CPU, a VJP more): their searches
+#: run a quarter of the profile's examples (ci: 8, then 2 with B > 64).
+GRADIENT_SHARE = 0.25
+#: The axes of a gradient with respect to the batch, for failure messages.
+GRADIENT_AXES = ("row", "input coordinate")
+
+
+@st.composite
+def gradient_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
+    """One call on float32 input (float64 too under x64), and a direction to differentiate along.
+
+    Half-precision draws are widened to float32 (exactly): their gradients are outside the
+    error model. The direction is drawn as a family, a generator seed and a power of two, so
+    that a case stays short; :func:`direction_values` makes the array.
+    """
+    args = draw(subject.valid_args(config, 0, 1))
+    x = args[subject.batch_arg]
+    if x.dtype.name not in GRADIENT_DTYPES:
+        args = {**args, subject.batch_arg: x.with_values(x.values.astype(np.float32))}
+    family = draw(st.sampled_from(DIRECTION_FAMILIES))
+    return {
+        "args": args,
+        "direction": family,
+        "direction_seed": 0 if family == "zeros" else draw(st.integers(0, 2**32 - 1)),
+        "direction_scale": draw(st.integers(-60, 60)) if family == "scaled" else 0,
+    }
+
+
+def direction_values(case: Case, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The case's cotangent or tangent as an array of ``shape`` and ``dtype``."""
+    if case["direction"] == "zeros":
+        return np.zeros(shape, dtype=dtype)
+    values = np.random.default_rng(case["direction_seed"]).standard_normal(shape) * 2.0
+    return (values * 2.0 ** case["direction_scale"]).astype(dtype)
+
+
+def _describe_direction(case: Case) -> str:
+    family, scale = case["direction"], case["direction_scale"]
+    if family == "zeros":
+        return "zeros"
+    return f"{family}, seed {case['direction_seed']}" + (f", scaled by 2**{scale}" if scale else "")
+
+
+def _gradient_oracle(ctx: Context, which: str, args: Args, direction: np.ndarray) -> Any:
+    """The subject's VJP or JVP oracle for ``direction``, cached with the forward oracle's answers."""
+    oracle = ctx.subject.vjp_expected if which == "vjp" else ctx.subject.jvp_expected
+    if oracle is None:
+        raise PropertyFailure(f"the subject {ctx.subject.name} has no {which.upper()} oracle")
+    key = f"{which}:{args_key(args)}:{direction.dtype.name}:{zlib.crc32(direction.tobytes())}"
+    known = ctx.cache.expected.lookup(key)
+    if known is not None:
+        return known
+    with ctx.cache.lock:
+        return ctx.cache.expected.remember(key, oracle(args, direction, ctx.x64))
+
+
+def _transformed_output(result: Any, expected: Any, what: str) -> np.ndarray:
+    """The output of a call under a transform, or a PropertyFailure saying why there is none."""
+    if result.status != "ok" or result.output is None:
+        raise PropertyFailure(f"{what} {result.describe_failure()}", call=result.status)
+    out = result.output
+    if out.shape != expected.shape:
+        raise PropertyFailure(f"{what} has shape {out.shape}, but should have shape {expected.shape}")
+    if out.dtype != expected.dtype:
+        raise PropertyFailure(f"{what} has dtype {out.dtype}, but should have dtype {expected.dtype.name}")
+    return out.reshape(-1)
+
+
+def _spans(indices: np.ndarray) -> str:
+    """``[0, 1, 2, 5]`` -> ``0..2, 5``."""
+    out, start = [], None
+    for k, i in enumerate(indices.tolist()):
+        if start is None:
+            start = i
+        if k + 1 == len(indices) or indices[k + 1] != i + 1:
+            out.append(str(start) if start == i else f"{start}..{i}")
+            start = None
+    return ", ".join(out[:6]) + (", ..." if len(out) > 6 else "")
+
+
+def _diagnosis(
+    got: np.ndarray, want: np.ndarray, allowed: np.ndarray, shape: tuple[int, ...], axes: tuple[str, ...]
+) -> str:
+    """What the wrong elements have in common: all zero, a constant multiple, some rows only."""
+    got = got.astype(np.float64)
+    off = ~(np.abs(got - want) <= allowed)
+    if not off.any():
+        return ""
+    if np.all(got == 0):
+        return "it is zero everywhere, as if the output did not depend on the input (stop_gradient?)"
+    scale = float(np.dot(got, want) / np.dot(want, want)) if np.any(want) else 0.0
+    if scale and np.all(np.abs(got - scale * want) <= max(1.0, abs(scale)) * allowed):
+        return f"it is {scale:.6g} x the oracle's everywhere"
+    parts = []
+    grid = off.reshape(shape)
+    for k, axis in enumerate(axes):
+        where = np.flatnonzero(grid.any(axis=tuple(j for j in range(len(shape)) if j != k)))
+        if 0 < where.size < shape[k]:
+            parts.append(f"only {axis} {_spans(where)} of 0..{shape[k] - 1} are off")
+    return "; ".join(parts)
+
+
+def _agrees(got: np.ndarray, expected: Any, what: str, shape: tuple[int, ...], axes: tuple[str, ...]) -> None:
+    """``assert_close`` against a gradient oracle, each element located on ``axes`` of ``shape``,
+    with what the wrong elements have in common appended."""
+
+    def locate(i: int) -> str:
+        coords = np.unravel_index(i, shape)
+        return ", ".join(f"{axis} {int(c)}" for axis, c in zip(axes, coords, strict=True))
+
+    try:
+        assert_close(got, expected.value, expected.bound, what, locate)
+    except PropertyFailure as failure:
+        why = _diagnosis(got, expected.value, expected.bound, shape, axes)
+        if not why:
+            raise
+        raise PropertyFailure(f"{failure.message}; {why}", **failure.details, diagnosis=why) from None
+
+
+@prop(gradient_calls, group="transform", edges=("B > 64",), share=GRADIENT_SHARE)
+def vjp_agrees_with_oracle(ctx: Context, case: Case) -> None:
+    """For a drawn cotangent, the VJP with respect to x_batch matches the float64 oracle within its bound.
+
+    ``jax.vjp`` of ``x_batch -> fn(seed, x_batch, ...)`` (seed and sizes static) pulled back
+    along the cotangent, in the worker, against the subject's ``vjp_expected``. Float32 input
+    only (and float64 under x64): half-precision gradients are outside the error model. The
+    per-edge search of ``B > 64`` makes every ``ci`` run reach a batch above 64 rows.
+    """
+    subject, args = ctx.subject, case["args"]
+    forward = ctx.expected(args)
+    cotangent = direction_values(case, forward.shape, forward.dtype)
+    expected = _gradient_oracle(ctx, "vjp", args, cotangent)
+    transform = {"kind": "vjp", "arg": subject.batch_arg, "cotangent": encode_direction(cotangent)}
+    what = f"the VJP with respect to {subject.batch_arg} (cotangent: {_describe_direction(case)})"
+    got = _transformed_output(ctx.call(args, transform=transform), expected, what)
+    _agrees(got, expected, f"{what} disagrees with the float64 oracle", expected.shape, GRADIENT_AXES)
+
+
+@prop(gradient_calls, group="transform", edges=("B > 64",), share=GRADIENT_SHARE)
+def jvp_agrees_with_oracle(ctx: Context, case: Case) -> None:
+    """For a drawn tangent, the JVP with respect to x_batch matches the float64 oracle within its bound.
+
+    ``jax.jvp`` of ``x_batch -> fn(seed, x_batch, ...)`` (seed and sizes static) along the
+    tangent, in the worker: its tangent output, flat like the forward output, against the
+    subject's ``jvp_expected``. Float32 input only (and float64 under x64), as for the VJP;
+    the per-edge search of ``B > 64`` reaches a batch above 64 rows in every ``ci`` run.
+    """
+    subject, args = ctx.subject, case["args"]
+    x = args[subject.batch_arg]
+    tangent = direction_values(case, x.shape, x.dtype)
+    expected = _gradient_oracle(ctx, "jvp", args, tangent)
+    transform = {"kind": "jvp", "arg": subject.batch_arg, "tangent": encode_direction(tangent)}
+    what = f"the JVP along the tangent ({_describe_direction(case)})"
+    got = _transformed_output(ctx.call(args, transform=transform), expected, what)
+    shape = tuple(subject.output_shape(args))
+    _agrees(got, expected, f"{what} disagrees with the float64 oracle", shape, subject.output_axes)

@@ -45,7 +45,7 @@ COMMON_PROPERTIES = (
 #: Forward transforms: jit, vmap, sharding, compilation count, NNX graph modes.
 FORWARD_TRANSFORM_PROPERTIES: tuple[str, ...] = ()
 #: Gradients: VJP and JVP against the float64 oracle.
-GRADIENT_PROPERTIES: tuple[str, ...] = ()
+GRADIENT_PROPERTIES: tuple[str, ...] = ("vjp_agrees_with_oracle", "jvp_agrees_with_oracle")
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,12 @@ class Subject:
     #: the argument whose axis 0 is the batch
     batch_arg: str = "x_batch"
     seed_arg: str = "seed"
+    #: the VJP oracle: (args, cotangent shaped like the output, x64) -> Expected of the gradient
+    #: with respect to the batch argument (shape of the batch, its dtype)
+    vjp_expected: Callable[[Args, np.ndarray, bool], Expected] | None = None
+    #: the JVP oracle: (args, tangent shaped like the batch, x64) -> Expected of the tangent output
+    #: (flat like the output)
+    jvp_expected: Callable[[Args, np.ndarray, bool], Expected] | None = None
 
     def ordered(self, args: Args) -> Args:
         """``args`` in the function's parameter order (calls are positional)."""
@@ -168,17 +174,24 @@ def output_dtype(x_dtype: np.dtype, param_dtype: Any = np.float32) -> np.dtype:
 
 
 def _affine_expected(
-    x: np.ndarray, kernel: np.ndarray, bias: np.ndarray, x_dtype: np.dtype, extra_rounding: float = 0.0
+    x: np.ndarray,
+    kernel: np.ndarray,
+    bias: np.ndarray,
+    x_dtype: np.dtype,
+    extra_rounding: float = 0.0,
+    n_terms: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Oracle value and bound of ``x @ kernel + bias`` (float64, shape (B, F)).
 
     ``extra_rounding`` is a relative error the implementation may make on ``x``
     itself before the product (a rounded elementwise step such as ``x - x[0]``).
+    ``n_terms`` is the error model's ``n`` (default ``D_in + 1``: the bias counts as a term).
     """
     dtype = output_dtype(x_dtype)
     d_in = x.shape[1]
     result = accurate_affine(x, kernel, bias, TINY.get(x_dtype.name, 0.0))
-    bound = affine_bound(result.magnitude, result.flushable, d_in + 1, dtype.name) + result.error
+    n = d_in + 1 if n_terms is None else n_terms
+    bound = affine_bound(result.magnitude, result.flushable, n, dtype.name) + result.error
     if extra_rounding:
         # |x| @ |W| bounds how far a relative error of each x_i moves the sum.
         spread = np.abs(x) @ np.abs(np.asarray(kernel, dtype=np.float64))
@@ -210,6 +223,36 @@ def _vmap_over_batch_expected(args: Args, x64: bool) -> Expected:
     return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
 
 
+def _gradient_expected(value: np.ndarray, bound: np.ndarray, dtype: np.dtype) -> Expected:
+    """The gradient with respect to ``x_batch``: shaped and typed like it (not flattened)."""
+    return Expected(value.reshape(-1), bound.reshape(-1), np.dtype(dtype), tuple(value.shape))
+
+
+def _tangent_expected(value: np.ndarray, bound: np.ndarray, dtype: np.dtype) -> Expected:
+    """The JVP's tangent output: flat like the forward output."""
+    return Expected(value.reshape(-1), bound.reshape(-1), np.dtype(dtype), (value.size,))
+
+
+def _vmap_over_batch_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected:
+    """``dX = CT @ W^T``: per element a dot product over the ``features`` (n = features)."""
+    x = args["x_batch"].values
+    seed, features = int(args["seed"]), int(args["features"])
+    kernel, _ = linear_params(seed, x.shape[1], features)
+    ct = cotangent.reshape(x.shape[0], features)
+    value, bound = _affine_expected(ct, kernel.T, np.zeros(x.shape[1]), ct.dtype, n_terms=features)
+    return _gradient_expected(value, bound, x.dtype)
+
+
+def _vmap_over_batch_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
+    """``T @ W``: the forward pass without the bias (n = D_in)."""
+    seed, features = int(args["seed"]), int(args["features"])
+    kernel, _ = linear_params(seed, tangent.shape[1], features)
+    value, bound = _affine_expected(
+        tangent, kernel, np.zeros(features), tangent.dtype, n_terms=tangent.shape[1]
+    )
+    return _tangent_expected(value, bound, output_dtype(tangent.dtype))
+
+
 def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
     pins = _edge_pins(S.vmap_over_batch_edges(config.pool, x64=config.x64), config.edge)
     pool = pins.pop("pool", config.pool)
@@ -232,6 +275,8 @@ VMAP_OVER_BATCH = Subject(
     edges=_vmap_over_batch_edges,
     output_shape=_shape,
     properties=COMMON_PROPERTIES + ("golden",) + FORWARD_TRANSFORM_PROPERTIES + GRADIENT_PROPERTIES,
+    vjp_expected=_vmap_over_batch_vjp,
+    jvp_expected=_vmap_over_batch_jvp,
 )
 
 
@@ -246,6 +291,32 @@ def _vmap_over_ensemble_expected(args: Args, x64: bool) -> Expected:
     value = np.stack([v for v, _ in parts])
     bound = np.stack([b for _, b in parts])
     return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
+
+
+def _vmap_over_ensemble_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected:
+    """``dX = sum_m CT_m @ W_m^T``: one dot product over (member, feature) (n = n_models * features)."""
+    x = args["x_batch"].values
+    seed, features, members = int(args["seed"]), int(args["features"]), int(args["n_models"])
+    kernels, _ = ensemble_params(seed, x.shape[1], features, members)
+    # (B, members * features) against (members * features, D_in), in the same (member, feature) order
+    ct = cotangent.reshape(members, x.shape[0], features).transpose(1, 0, 2)
+    ct = ct.reshape(x.shape[0], members * features)
+    stacked = kernels.transpose(0, 2, 1).reshape(members * features, x.shape[1])
+    value, bound = _affine_expected(ct, stacked, np.zeros(x.shape[1]), ct.dtype, n_terms=members * features)
+    return _gradient_expected(value, bound, x.dtype)
+
+
+def _vmap_over_ensemble_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
+    """``T @ W_m`` for every member m: each member's forward pass without its bias (n = D_in)."""
+    seed, features, members = int(args["seed"]), int(args["features"]), int(args["n_models"])
+    kernels, _ = ensemble_params(seed, tangent.shape[1], features, members)
+    d_in, zeros = tangent.shape[1], np.zeros(features)
+    parts = [
+        _affine_expected(tangent, kernels[m], zeros, tangent.dtype, n_terms=d_in) for m in range(members)
+    ]
+    value = np.stack([v for v, _ in parts])
+    bound = np.stack([b for _, b in parts])
+    return _tangent_expected(value, bound, output_dtype(tangent.dtype))
 
 
 def _vmap_over_ensemble_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
@@ -283,6 +354,8 @@ VMAP_OVER_ENSEMBLE = Subject(
     + ("golden",)
     + FORWARD_TRANSFORM_PROPERTIES
     + GRADIENT_PROPERTIES,
+    vjp_expected=_vmap_over_ensemble_vjp,
+    jvp_expected=_vmap_over_ensemble_jvp,
 )
 
 
@@ -306,6 +379,50 @@ def _vmap_anchored_expected(args: Args, x64: bool) -> Expected:
     return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
 
 
+def _vmap_anchored_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected:
+    """Per row ``g = CT @ W^T``, then the coupling through ``x[0]``: ``dX = g - e_0 sum(g)``.
+
+    Columns ``i >= 1`` are ``g_i`` (n = features). Column 0 is ``g_0 - sum_i g_i``, which
+    a conforming implementation computes as that difference: each product passes through
+    the sum over features, the sum over ``D_in`` and the subtraction (n = features + D_in),
+    and ``g_0`` enters twice (so its magnitude counts twice). The oracle computes column 0
+    as one dot product of exact terms, ``-sum_{i >= 1} sum_f CT_f W_if``.
+    """
+    x = args["x_batch"].values
+    seed, features = int(args["seed"]), int(args["features"])
+    batch, d_in = x.shape
+    kernel, _ = linear_params(seed, d_in, features)
+    ct = cotangent.reshape(batch, features)
+    dtype = output_dtype(ct.dtype)
+    tiny = TINY.get(ct.dtype.name, 0.0)
+    g = accurate_affine(ct, kernel.T, np.zeros(d_in), tiny)
+    value = g.value.copy()
+    bound = affine_bound(g.magnitude, g.flushable, features, dtype.name) + g.error
+    # Column 0: (d_in - 1) * features exact products, in the order of np.tile's columns.
+    rest = accurate_affine(np.tile(ct, (1, d_in - 1)), -kernel[1:].reshape(-1, 1), np.zeros(1), tiny)
+    magnitude = rest.magnitude[:, 0] + 2 * g.magnitude[:, 0]
+    flushable = rest.flushable[:, 0] + 2 * g.flushable[:, 0]
+    value[:, 0] = rest.value[:, 0]
+    bound[:, 0] = (
+        affine_bound(magnitude, flushable, features + d_in, dtype.name)
+        + rest.error[:, 0]
+        + d_in * features * TINY[dtype.name]  # each product may underflow on its own
+    )
+    return _gradient_expected(value, bound, x.dtype)
+
+
+def _vmap_anchored_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
+    """``(T_i - T_i[0]) @ W`` per row: the forward pass on the tangent without the bias (n = D_in),
+    with the anchoring's subtraction rounded once in the tangent's dtype (and once in the oracle)."""
+    seed, features = int(args["seed"]), int(args["features"])
+    kernel, _ = linear_params(seed, tangent.shape[1], features)
+    rounding = UNIT_ROUNDOFF.get(tangent.dtype.name, UNIT_ROUNDOFF["float32"]) + U64
+    value, bound = _affine_expected(
+        _anchored(tangent), kernel, np.zeros(features), tangent.dtype, rounding, n_terms=tangent.shape[1]
+    )
+    return _tangent_expected(value, bound, output_dtype(tangent.dtype))
+
+
 VMAP_ANCHORED = Subject(
     name="vmap_anchored",
     signature="vmap_anchored(seed, x_batch, features) -> (B * features,)",
@@ -320,6 +437,8 @@ VMAP_ANCHORED = Subject(
     output_shape=_shape,
     informative=lambda args: bool(np.any(_anchored(args["x_batch"].values) != 0)),
     properties=COMMON_PROPERTIES + FORWARD_TRANSFORM_PROPERTIES + GRADIENT_PROPERTIES,
+    vjp_expected=_vmap_anchored_vjp,
+    jvp_expected=_vmap_anchored_jvp,
 )
 
 

@@ -74,6 +74,8 @@ BROADCAST_BREAKS = (
         "agrees_with_oracle": BROADCAST_BREAKS,
         "agrees_with_builtins": BROADCAST_BREAKS,
         "batch_independence": BROADCAST_BREAKS,
+        "vjp_agrees_with_oracle": BROADCAST_BREAKS,
+        "jvp_agrees_with_oracle": BROADCAST_BREAKS,
         "seed_sensitivity": "with one sample, x - x[0] on the batch is all zeros: the output is the "
         "bias (zeros at initialisation) whatever the seed",
     },
