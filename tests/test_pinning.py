@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = "seed_plus_one=tests.zoo.broken:seed_plus_one"
-FAST = ("--profile", "dev", "--isolation", "none", "--quiet", "--compile-cache", "off")
+FAST = ("--profile", "dev", "--quiet", "--compile-cache", "off")
 
 
 def conformance(tmp: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

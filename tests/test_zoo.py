@@ -46,7 +46,7 @@ def test_broken_implementation_is_caught(name: str, prop: str) -> None:
     result = check(
         f"{name}=tests.zoo.broken:{name}",
         (prop,),
-        isolation="process" if isolated else "none",
+        isolation="process" if isolated else "trusted",
         timeout=5 if isolated else None,
     )
     (cell,) = result.properties
