@@ -9,6 +9,7 @@ own split of ``nnx.Rngs(seed)``; every member is then applied to the same input
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import jax
@@ -21,15 +22,15 @@ from impl.validation import check_vmap_over_ensemble_args
 SUBJECT = "vmap_over_ensemble"
 
 
-def make_ensemble(seed: int, d_in: int, features: int, n_models: int) -> nnx.Linear:
-    """``n_models`` stacked ``nnx.Linear(d_in, features)`` layers, each from its own rng split."""
+def make_ensemble(seed: int, d_in: int, features: int, n_models: int, tree: bool = False) -> nnx.Linear:
+    """``n_models`` stacked ``nnx.Linear(d_in, features)`` layers, each from its own rng split
+    (made in NNX's tree mode, ``nnx.vmap(..., graph=False)``, if ``tree``)."""
 
-    @nnx.split_rngs(splits=n_models)
-    @nnx.vmap(in_axes=(0,), out_axes=0)
     def create(rngs: nnx.Rngs) -> nnx.Linear:
         return nnx.Linear(d_in, features, rngs=rngs)
 
-    return create(nnx.Rngs(seed))
+    lifted = nnx.vmap(create, in_axes=(0,), out_axes=0, **({"graph": False} if tree else {}))
+    return nnx.split_rngs(splits=n_models)(lifted)(nnx.Rngs(seed))
 
 
 @register("nnx_vmap", subject=SUBJECT)
@@ -55,6 +56,25 @@ def manual_lift(seed: Any, x_batch: Any, features: Any, n_models: Any) -> jax.Ar
         return nnx.merge(graphdef, state)(x)
 
     return jax.vmap(member, in_axes=(0, None))(state, x_batch).reshape(-1)
+
+
+#: Whether the installed Flax offers NNX's tree mode to ``nnx.vmap`` (its ``graph`` argument).
+TREE_MODE = "graph" in inspect.signature(nnx.vmap).parameters
+
+
+def nnx_vmap_tree(seed: Any, x_batch: Any, features: Any, n_models: Any) -> jax.Array:
+    """The canonical form in tree mode: members made and applied with ``nnx.vmap(..., graph=False)``."""
+    seed, x_batch, features, n_models = check_vmap_over_ensemble_args(seed, x_batch, features, n_models)
+    ensemble = make_ensemble(seed, x_batch.shape[-1], features, n_models, tree=True)
+
+    def forward(model: nnx.Linear, x: jax.Array) -> jax.Array:
+        return model(x)
+
+    return nnx.vmap(forward, in_axes=(0, None), out_axes=0, graph=False)(ensemble, x_batch).reshape(-1)
+
+
+if TREE_MODE:
+    register("nnx_vmap_tree", subject=SUBJECT)(nnx_vmap_tree)
 
 
 @register("einsum", subject=SUBJECT)

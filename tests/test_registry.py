@@ -19,9 +19,12 @@ from impl import registry
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
-BUILTIN_ORDER = ["nnx_vmap", "manual_lift", "broadcast"]
+#: The tree-mode form of the canonical one is registered where Flax's nnx.vmap takes ``graph``.
+TREE = ["nnx_vmap_tree"] if impl.nnx_vmap.TREE_MODE else []
+BUILTIN_ORDER = ["nnx_vmap", *TREE, "manual_lift", "broadcast"]
 BUILTIN_FUNCTIONS = {
     "nnx_vmap": impl.nnx_vmap.vmap_over_batch,
+    "nnx_vmap_tree": impl.nnx_vmap.nnx_vmap_tree,
     "manual_lift": impl.manual_lift.vmap_over_batch,
     "broadcast": impl.broadcast.vmap_over_batch,
 }
