@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import chex
@@ -20,7 +20,9 @@ from hypothesis import strategies as st
 
 import strategies as S
 from conformance import golden as goldens
-from conformance.context import Context, PropertyFailure, usable_output
+from conformance import transforms
+from conformance.calls import CallResult
+from conformance.context import Context, PropertyFailure, PropertySkip, usable_output
 from conformance.gradients import encode_direction
 from conformance.subjects import Args, StrategyConfig, Subject, args_key
 
@@ -30,7 +32,9 @@ Case = dict[str, Any]
 @dataclass(frozen=True)
 class Property:
     name: str
-    check: Callable[[Context, Case], None]
+    #: raises PropertyFailure (or PropertySkip: not checkable in this run); may return a note
+    #: on what it checked, which a passing cell carries as its message
+    check: Callable[[Context, Case], str | None]
     cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]]
     #: "always", or "strict": external implementations are checked only with --strict
     external: str = "always"
@@ -471,6 +475,262 @@ def golden(ctx: Context, case: Case) -> None:
 
 # --------------------------------------------------------------------------- transform properties: forward
 # (jit, vmap, sharding, compilation count, NNX modes; group "transform")
+
+#: Batch sizes the forward transform properties draw: each shards over a mesh of 2, 4 or 8 devices.
+TRANSFORM_BATCHES = (2, 4, 8)
+#: The array kinds they hand over (their claims are about transforms, not about input layouts).
+TRANSFORM_KINDS = ("numpy", "jax")
+#: Their share of the profile's examples (4 of ci's 30): each example compiles a new program
+#: (jit, vmap, sharding), about a second on CPU.
+TRANSFORM_SHARE = 0.15
+#: Calls counted after the warm-up by ``bounded_compilation``.
+COUNTED_CALLS = 3
+#: Outputs of a traced program (jax.jit) are held to this many oracle bounds. The parameters are
+#: made inside the program, where XLA may fuse and reassociate their arithmetic: it folds the
+#: initializer's scale into the product, ``x * (s * z)`` -> ``(x * s) * z``, so each product may
+#: carry two roundings more than the oracle's model, and one more bound covers them
+#: (``gamma_n M >= 2 u M`` for ``n = D_in + 1 >= 2``). Seen on CPU: 1.02 bounds, D_in = 1, one
+#: row per device.
+TRACED_BOUNDS = 2
+#: Errors JAX raises when a traced value is used as a concrete one.
+TRACER_ERRORS = (
+    "TracerArrayConversionError",
+    "ConcretizationTypeError",
+    "TracerBoolConversionError",
+    "TracerIntegerConversionError",
+)
+
+
+def _transform_config(config: StrategyConfig) -> StrategyConfig:
+    pool = config.pool if isinstance(config.pool, S.ShapePool) else S.DEFAULT_POOL
+    return replace(config, pool=replace(pool, batch=TRANSFORM_BATCHES))
+
+
+@st.composite
+def transform_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
+    """One call with B in :data:`TRANSFORM_BATCHES`, float32 input (float64 too under x64; half
+    precision widened exactly to float32; never without signal) as a numpy or a jax array, and
+    the recipes (value family, generator seed) of :data:`COUNTED_CALLS` more batches of its
+    shape, which ``vmap_composes`` stacks (the first ``stack - 1``) and ``bounded_compilation``
+    calls.
+
+    Every forward transform property draws these cases, so in derandomized profiles they check
+    the same examples: one eager call, one oracle answer and one compilation per shape serve all.
+    """
+    args = draw(subject.valid_args(_transform_config(config), 1, 1))
+    x = args[subject.batch_arg]
+    dtype = x.dtype.name if x.dtype.name in ("float32", "float64") else "float32"
+    values, label = x.values.astype(dtype), x.label
+    if not subject.has_signal(args):  # zero input hides wrong parameters: give it ordinary values
+        values, label = S.make_values(x.shape, dtype, "ordinary", draw(st.integers(0, 2**32 - 1))), "ordinary"
+    kind = draw(st.sampled_from(TRANSFORM_KINDS))
+    others = [
+        [draw(st.sampled_from(("ordinary", "negative", "zero_rows"))), draw(st.integers(0, 2**32 - 1))]
+        for _ in range(COUNTED_CALLS)
+    ]
+    return {
+        "args": {**args, subject.batch_arg: S.KindedArray(values, kind, label)},
+        "stack": draw(st.integers(2, 3)),
+        "others": others,
+    }
+
+
+def _other_batches(subject: Subject, case: Case, n: int) -> list[S.KindedArray]:
+    """The first ``n`` of the case's other batches: its batch's shape, dtype and kind."""
+    x = case["args"][subject.batch_arg]
+    return [
+        S.KindedArray(S.make_values(x.shape, x.dtype.name, family, seed), x.kind, family)
+        for family, seed in case["others"][:n]
+    ]
+
+
+def _stack(subject: Subject, args: Args, others: list[S.KindedArray]) -> Args:
+    """``args`` with the batch argument replaced by it and ``others`` stacked on a new axis 0."""
+    x = args[subject.batch_arg]
+    values = np.stack([x.values, *(o.values for o in others)])
+    return {**args, subject.batch_arg: S.KindedArray(values, x.kind, x.label)}
+
+
+def _untraceable(result: CallResult) -> bool:
+    if result.status != "raised":
+        return False
+    return any(n in result.error_bases for n in TRACER_ERRORS) or "tracer" in (
+        f"{result.error_type} {result.error_message}".lower()
+    )
+
+
+@prop(transform_calls, group="transform", edges=False, share=TRANSFORM_SHARE)
+def jit_agrees_with_oracle(ctx: Context, case: Case) -> None:
+    """Under jax.jit (x_batch traced; seed and sizes static) the output agrees with the float64 oracle.
+
+    ``jax.jit`` of a closure over every argument but the batch, in the worker. A call that cannot
+    be traced (a host round trip such as ``np.asarray`` on the batch, a Python branch on its values)
+    fails as "not traceable". Held to :data:`TRACED_BOUNDS` oracle bounds (XLA may reassociate
+    the parameters' arithmetic inside the program). Float32 input (float64 too under x64), numpy
+    or jax, B in 2, 4, 8.
+    """
+    subject, args = ctx.subject, case["args"]
+    expected = ctx.expected(args)
+    result = ctx.call(args, transform={"kind": "jit", "arg": subject.batch_arg})
+    if _untraceable(result):
+        where = result.error_where or "an unknown place"
+        raise PropertyFailure(
+            f"not traceable under jax.jit: {result.error_type} at {where}: {result.error_message} "
+            f"(the traced {subject.batch_arg} was pulled to the host or made concrete)",
+            call="raised",
+            error_type=result.error_type,
+        )
+    out = usable_output(result, expected, "under jax.jit, the call")
+    assert_close(
+        out,
+        expected.value,
+        TRACED_BOUNDS * expected.bound,
+        f"under jax.jit, disagrees with the float64 oracle (allowed: {TRACED_BOUNDS} bounds)",
+        _locator(subject, args),
+    )
+
+
+@prop(transform_calls, group="transform", edges=False, share=TRANSFORM_SHARE)
+def vmap_composes(ctx: Context, case: Case) -> None:
+    """jax.vmap over a leading axis of stacked batches equals the per-batch calls.
+
+    K = 2 or 3 batches of one shape, stacked to (K, B, D_in) and ``jax.vmap``-ed with seed and
+    sizes static; slice k agrees with the eager call on batch k within the sum of both calls'
+    bounds (twice the oracle's), not bitwise: a batched matmul may sum in another order than
+    the unbatched one, and each is only held to its own bound. Cases: ``transform_calls``.
+    """
+    subject, args = ctx.subject, case["args"]
+    others = _other_batches(subject, case, case["stack"] - 1)
+    batches = [args[subject.batch_arg], *others]
+    k = len(batches)
+    what = f"under jax.vmap over {k} stacked batches of shape {batches[0].shape}"
+    result = ctx.call(_stack(subject, args, others), transform={"kind": "vmap", "arg": subject.batch_arg})
+    if result.status != "ok" or result.output is None:
+        raise PropertyFailure(f"{what}, the call {result.describe_failure()}", call=result.status)
+    size = ctx.expected(args).value.size
+    if result.output.shape != (k, size):
+        raise PropertyFailure(
+            f"{what}, returned shape {result.output.shape}, expected {(k, size)} (the outputs, stacked)"
+        )
+    for i, batch in enumerate(batches):
+        one = {**args, subject.batch_arg: batch}
+        eager = ctx.output(one, f"the eager call on batch {i}").astype(np.float64)
+        assert_close(
+            result.output[i],
+            eager,
+            2 * ctx.expected(one).bound,
+            f"{what}, slice {i} differs from the eager call on batch {i}",
+            _locator(subject, one),
+        )
+
+
+def _device_count(ctx: Context, args: Args) -> int:
+    result = ctx.call(args, transform={"kind": "devices"})
+    if result.status != "ok" or result.output is None:
+        raise PropertyFailure(
+            f"asking the implementation's process for its devices {result.describe_failure()}"
+        )
+    return int(result.output[0])
+
+
+@prop(transform_calls, group="transform", edges=False, share=TRANSFORM_SHARE)
+def sharding_invariance(ctx: Context, case: Case) -> str:
+    """x_batch sharded by rows over a 1-D device mesh gives the unsharded output, directly and under jax.jit.
+
+    The mesh has the most devices of the implementation's process (workers get 8 host CPU devices)
+    that divide B (2, 4 or 8 rows); both outputs are compared with the float64 oracle within its
+    bound (:data:`TRACED_BOUNDS` of them under jax.jit). Skipped, saying so, when that process has
+    a single device. Cases: ``transform_calls``.
+    """
+    subject, args = ctx.subject, case["args"]
+    batch, count = subject.batch_size(args), _device_count(ctx, args)
+    n = max(d for d in range(1, min(count, batch) + 1) if batch % d == 0)
+    if n == 1:
+        raise PropertySkip(
+            f"the implementation's process has {count} device(s), so {subject.batch_arg} with {batch} rows "
+            "cannot be sharded (workers get 8 host CPU devices unless XLA_FLAGS sets "
+            "--xla_force_host_platform_device_count; --isolation none runs in the runner's process)"
+        )
+    expected = ctx.expected(args)
+    for jit in (False, True):
+        what = f"with {subject.batch_arg} sharded over a 1-D mesh of {n} devices, " + (
+            "under jax.jit" if jit else "passed directly"
+        )
+        transform = {"kind": "sharded", "arg": subject.batch_arg, "devices": n, "jit": jit}
+        out = usable_output(ctx.call(args, transform=transform), expected, f"{what}, the call")
+        bounds = TRACED_BOUNDS if jit else 1
+        assert_close(
+            out,
+            expected.value,
+            bounds * expected.bound,
+            f"{what}, disagrees with the float64 oracle" + (f" (allowed: {bounds} bounds)" if jit else ""),
+            _locator(subject, args),
+        )
+    return f"sharded over a 1-D mesh of {n} devices"
+
+
+@prop(transform_calls, group="transform", edges=False, share=TRANSFORM_SHARE)
+def bounded_compilation(ctx: Context, case: Case) -> None:
+    """After warm-up, calls with the same shapes and dtypes (new seed, new values) trigger no XLA compilation.
+
+    In the worker: one warm-up call, then 3 calls, each with another seed of the same type (its
+    low bits flipped) and other values of the same shape, dtype and kind, counting JAX's
+    '/jax/core/compile/backend_compile_duration' events (jax.monitoring, JAX 0.4.31 to 0.10.2;
+    a persistent-cache hit counts too). Cases: ``transform_calls``.
+    """
+    subject, args = ctx.subject, case["args"]
+    transform = {"kind": "compile_count", "arg": subject.batch_arg, "seed_arg": subject.seed_arg}
+    stacked = _stack(subject, args, _other_batches(subject, case, COUNTED_CALLS))
+    result = ctx.call(stacked, transform=transform)
+    if result.status == "raised" and result.error_type == "NotImplementedError":
+        raise PropertySkip(f"compilations cannot be counted here: {result.error_message}")
+    if result.status != "ok" or result.output is None:
+        raise PropertyFailure(
+            f"the warm-up and {COUNTED_CALLS} counted calls {result.describe_failure()}", call=result.status
+        )
+    counts = [int(c) for c in result.output]
+    if any(counts):
+        per_call = ", ".join(f"call {i + 1}: {c}" for i, c in enumerate(counts))
+        raise PropertyFailure(
+            f"after a warm-up call, {len(counts)} calls with the same shapes and dtypes (new seed, new "
+            f"values) compiled XLA programs ({per_call}; counted with jax.monitoring's "
+            "'/jax/core/compile/backend_compile_duration' events in the worker): something is compiled "
+            "on every call, such as jax.jit of a function or closure created inside the call "
+            "(jit once, at module level, with sizes static)",
+            compilations=counts,
+        )
+
+
+@prop(transform_calls, group="transform", edges=False, share=TRANSFORM_SHARE)
+def nnx_modes(ctx: Context, case: Case) -> str:
+    """Under each NNX graph mode the installed Flax offers, the output agrees with the float64 oracle.
+
+    Graph mode with and without graph updates, and tree mode (``nnx.set_graph_mode``,
+    ``nnx.set_graph_updates``: Flax 0.12.6 and later; graph and tree mode only on 0.12.5), each
+    set in the worker for one call and restored after it. Skipped, saying so, with an older
+    Flax. Cases: ``transform_calls``.
+    """
+    subject, args = ctx.subject, case["args"]
+    modes = transforms.nnx_modes()
+    if not modes:
+        raise PropertySkip(
+            "the installed Flax offers no NNX modes (nnx.set_graph_mode arrived in Flax 0.12.5, "
+            "nnx.set_graph_updates in 0.12.6): only the default mode is checked, by the other properties"
+        )
+    checked = ", ".join(transforms.describe_mode(*m) for m in modes)
+    expected = ctx.expected(args)
+    for graph, updates in modes:
+        what = f"under NNX {transforms.describe_mode(graph, updates)} (modes checked: {checked})"
+        transform = {"kind": "nnx_mode", "graph": graph, "graph_updates": updates}
+        out = usable_output(ctx.call(args, transform=transform), expected, f"{what}, the call")
+        assert_close(
+            out,
+            expected.value,
+            expected.bound,
+            f"{what}, disagrees with the float64 oracle",
+            _locator(subject, args),
+        )
+    return f"NNX modes checked: {checked}"
 
 
 # --------------------------------------------------------------------------- transform properties: gradients

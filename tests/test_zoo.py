@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.subjects import GRADIENT_PROPERTIES, VMAP_OVER_BATCH
+from conformance.subjects import FORWARD_TRANSFORM_PROPERTIES, GRADIENT_PROPERTIES, VMAP_OVER_BATCH
 from tests.helpers import check, fast_sample
-from tests.zoo import gradients
+from tests.zoo import gradients, transforms
 from tests.zoo.broken import BROKEN, NEEDS_ISOLATION
 from tests.zoo.correct import CORRECT
 
 #: The properties this zoo's correct implementations must pass: the gradient properties have
 #: their own zoo (tests/zoo/gradients.py); float64_compute and chunked go through numpy and
-#: have no derivative.
-FORWARD_ZOO_PROPERTIES = tuple(p for p in VMAP_OVER_BATCH.properties if p not in GRADIENT_PROPERTIES)
+#: have no derivative. Nor are they traceable: forward-only (--group forward), so the forward
+#: transform properties have their zoo too (tests/zoo/transforms.py).
+FORWARD_ZOO_PROPERTIES = tuple(
+    p for p in VMAP_OVER_BATCH.properties if p not in GRADIENT_PROPERTIES + FORWARD_TRANSFORM_PROPERTIES
+)
 
 CAUGHT = [(name, prop) for name, (_, props) in BROKEN.items() for prop in props]
 #: The fast tier's sample, one or two bugs per property; the slow tier catches the whole zoo.
@@ -34,6 +37,7 @@ FAST = {
     ("reuses_rngs_stream", "seed_determinism"),
     ("global_counter_seed", "seed_determinism"),
     ("zeroes_numpy_input", "inputs_untouched"),
+    ("starts_a_prefetch_thread", "no_side_effects"),
     ("deletes_jax_input", "inputs_untouched"),
     ("vague_errors", "invalid_input_rejected"),
     ("other_threefry", "golden"),
@@ -69,6 +73,7 @@ def test_correct_implementation_passes_every_property(name: str) -> None:
 def test_every_property_has_a_bug_it_must_catch() -> None:
     named = {prop for _, props in BROKEN.values() for prop in props}
     named |= {prop for _, props in gradients.BROKEN[VMAP_OVER_BATCH.name].values() for prop in props}
+    named |= {prop for _, prop, _ in transforms.BROKEN[VMAP_OVER_BATCH.name].values()}
     assert named == set(VMAP_OVER_BATCH.properties)
 
 

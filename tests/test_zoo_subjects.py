@@ -18,10 +18,10 @@ from conformance import codec, engine
 from conformance.engine import ImplResult
 from conformance.profiles import get_profile
 from conformance.runner import CellResult, apply_expectation
-from conformance.subjects import GRADIENT_PROPERTIES, get_subject
+from conformance.subjects import FORWARD_TRANSFORM_PROPERTIES, GRADIENT_PROPERTIES, get_subject
 from impl import registry
 from tests.helpers import check, fast_sample
-from tests.zoo import anchored, ensemble, gradients
+from tests.zoo import anchored, ensemble, gradients, transforms
 
 ZOOS: dict[str, ModuleType] = {"vmap_over_ensemble": ensemble, "vmap_anchored": anchored}
 
@@ -33,12 +33,13 @@ CAUGHT = [
 ]
 
 #: The gradient properties have their own zoo (tests/zoo/gradients.py); float64_compute goes
-#: through numpy and has no derivative.
+#: through numpy and has no derivative, nor is it traceable: the forward transform properties
+#: have their zoo too (tests/zoo/transforms.py).
 SUBJECT_PROPERTIES = [
     (subject, prop)
     for subject in ZOOS
     for prop in get_subject(subject).properties
-    if prop not in GRADIENT_PROPERTIES
+    if prop not in GRADIENT_PROPERTIES + FORWARD_TRANSFORM_PROPERTIES
 ]
 SUBJECT_PROPERTY_IDS = [f"{s}-{p}" for s, p in SUBJECT_PROPERTIES]
 
@@ -64,6 +65,7 @@ FAST = {
     ("vmap_anchored", "ignores_seed", "seed_sensitivity"),
     ("vmap_anchored", "rngs_cached_per_seed", "seed_determinism"),
     ("vmap_anchored", "anchors_in_place", "inputs_untouched"),
+    ("vmap_anchored", "starts_a_prefetch_thread", "no_side_effects"),
     ("vmap_anchored", "accepts_zero_features", "invalid_input_rejected"),
 }
 #: The fast tier runs the anchored zoo's correct implementations against the oracle (the ensemble's
@@ -112,6 +114,7 @@ def test_every_property_of_the_subject_has_a_bug_it_must_catch(subject: str) -> 
     zoo = ZOOS[subject]
     named = {prop for _, props in zoo.BROKEN.values() for prop in props}
     named |= {prop for _, props in gradients.BROKEN[subject].values() for prop in props}
+    named |= {prop for _, prop, _ in transforms.BROKEN[subject].values()}
     assert named == set(get_subject(subject).properties)
     assert set(zoo.BROKEN).isdisjoint(zoo.CORRECT)
     assert 2 <= len(zoo.CORRECT) <= 3

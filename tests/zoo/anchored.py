@@ -8,6 +8,8 @@ must pass every property. All are built on :mod:`impl.vmap_anchored`.
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import jax
@@ -114,8 +116,15 @@ def accepts_zero_features(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     return reference(seed, x_batch, features)
 
 
+def starts_a_prefetch_thread(seed: Any, x_batch: Any, features: Any) -> Any:
+    """Right values, but leaves a background thread running after the call returns."""
+    threading.Thread(target=time.sleep, args=(1.0,), name="prefetch", daemon=True).start()
+    return reference(seed, x_batch, features)
+
+
 #: name -> (function, properties that must catch it)
 BROKEN: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "starts_a_prefetch_thread": (starts_a_prefetch_thread, ("no_side_effects",)),
     "not_flattened": (not_flattened, ("output_contract",)),
     "anchored_at_last": (anchored_at_last, ("agrees_with_oracle", "agrees_with_builtins")),
     "forgets_anchor": (forgets_anchor, ("agrees_with_oracle", "agrees_with_builtins")),

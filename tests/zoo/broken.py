@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from typing import Any
 
@@ -284,7 +285,6 @@ def exits_on_negative_seed(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     return reference(seed, x_batch, features)
 
 
-#: name -> (function, properties that must catch it)
 # ----------------------------------------------------------------- golden
 
 
@@ -295,7 +295,15 @@ def other_threefry(seed: Any, x_batch: Any, features: Any) -> jax.Array:
         return reference(seed, x_batch, features)
 
 
+def starts_a_prefetch_thread(seed: Any, x_batch: Any, features: Any) -> Any:
+    """Right values, but leaves a background thread running after the call returns."""
+    threading.Thread(target=time.sleep, args=(1.0,), name="prefetch", daemon=True).start()
+    return reference(seed, x_batch, features)
+
+
+#: name -> (function, properties that must catch it)
 BROKEN: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "starts_a_prefetch_thread": (starts_a_prefetch_thread, ("no_side_effects",)),
     "returns_list": (returns_list, ("output_contract",)),
     "returns_none": (returns_none, ("output_contract", "agrees_with_oracle")),
     "not_flattened": (not_flattened, ("output_contract",)),

@@ -10,6 +10,8 @@ must pass every property. All are built on the built-ins of
 from __future__ import annotations
 
 import functools
+import threading
+import time
 from typing import Any
 
 import jax
@@ -192,8 +194,15 @@ def accepts_zero_members(seed: Any, x_batch: Any, features: Any, n_models: Any) 
     return reference(seed, x_batch, features, n_models)
 
 
+def starts_a_prefetch_thread(seed: Any, x_batch: Any, features: Any, n_models: Any) -> Any:
+    """Right values, but leaves a background thread running after the call returns."""
+    threading.Thread(target=time.sleep, args=(1.0,), name="prefetch", daemon=True).start()
+    return reference(seed, x_batch, features, n_models)
+
+
 #: name -> (function, properties that must catch it)
 BROKEN: dict[str, tuple[Any, tuple[str, ...]]] = {
+    "starts_a_prefetch_thread": (starts_a_prefetch_thread, ("no_side_effects",)),
     "not_flattened": (not_flattened, ("output_contract",)),
     "float64_output": (float64_output, ("output_contract",)),
     "n_models_rounded": (n_models_rounded, ("output_contract", "agrees_with_oracle")),
