@@ -113,7 +113,9 @@ class Context:
         return self.memo.remember(key, result)
 
     def expected(self, args: Args) -> Expected:
-        key = args_key(args)
+        # The subject is part of the key: a run over several subjects shares one cache, and the
+        # same arguments mean other things to vmap_over_batch and vmap_anchored.
+        key = f"{self.subject.name}:{args_key(args)}"
         known = self.cache.expected.lookup(key)
         if known is not None:
             return known
@@ -121,7 +123,7 @@ class Context:
             return self.cache.expected.remember(key, self.subject.expected(args, self.x64))
 
     def panel_output(self, name: str, args: Args) -> CallResult:
-        key = f"{name}:{args_key(args)}"
+        key = f"{self.subject.name}:{name}:{args_key(args)}"
         known = self.cache.panel.lookup(key)
         if known is not None:
             return known
