@@ -42,7 +42,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
         title = f"{report.signature}\nprofile {report.profile}"
     title += (", x64" if report.x64 else "") + (", strict" if report.strict else "")
     table = Table(title=title)
-    table.add_column("property")
+    table.add_column("property", min_width=max((len(p) for p, _ in props), default=8))
     for impl in report.implementations:
         table.add_column(impl.name, justify="center")
     for i, (group, names) in enumerate(_by_group([p for p, _ in props]).items()):
@@ -54,7 +54,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
             for impl in report.implementations:
                 cell = next((c for c in impl.properties if c.property == prop), None)
                 row.append(MARKS[cell.status] if cell else "-")
-            table.add_row(f"  {prop}", *row)
+            table.add_row(prop, *row)
     table.add_section()
     table.add_row("[bold]verdict[/]", *[VERDICTS[i.verdict] for i in report.implementations])
     console.print(table)

@@ -43,7 +43,13 @@ COMMON_PROPERTIES = (
 
 #: Claims about the implementation under JAX transforms (group "transform"), every subject.
 #: Forward transforms: jit, vmap, sharding, compilation count, NNX graph modes.
-FORWARD_TRANSFORM_PROPERTIES: tuple[str, ...] = ()
+FORWARD_TRANSFORM_PROPERTIES: tuple[str, ...] = (
+    "jit_agrees_with_oracle",
+    "vmap_composes",
+    "sharding_invariance",
+    "bounded_compilation",
+    "nnx_modes",
+)
 #: Gradients: VJP and JVP against the float64 oracle.
 GRADIENT_PROPERTIES: tuple[str, ...] = ("vjp_agrees_with_oracle", "jvp_agrees_with_oracle")
 

@@ -76,6 +76,9 @@ BROADCAST_BREAKS = (
         "batch_independence": BROADCAST_BREAKS,
         "vjp_agrees_with_oracle": BROADCAST_BREAKS,
         "jvp_agrees_with_oracle": BROADCAST_BREAKS,
+        "jit_agrees_with_oracle": BROADCAST_BREAKS,
+        "sharding_invariance": BROADCAST_BREAKS,
+        "nnx_modes": BROADCAST_BREAKS,
         "seed_sensitivity": "with one sample, x - x[0] on the batch is all zeros: the output is the "
         "bias (zeros at initialisation) whatever the seed",
     },
