@@ -413,6 +413,8 @@ def no_side_effects(ctx: Context, case: Case) -> None:
     result = ctx.call(case["args"])
     if result.side_effects:
         raise PropertyFailure("; ".join(result.side_effects))
+    if result.status != "ok":  # never a pass on a call that did not return
+        raise PropertyFailure(f"the call {result.describe_failure()}", call=result.status)
 
 
 @prop(invalid_calls, external="strict")
