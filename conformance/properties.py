@@ -466,7 +466,10 @@ def golden(ctx: Context, case: Case) -> None:
             f"{verdict.explanation}. {oracle.message}{note}", **oracle.details, golden=verdict.details
         ) from None
     if not verdict.comparable:
-        return  # the goldens need not hold here, and the oracle of this process's parameters holds
+        # Nothing here to compare with, and the oracle holds: a skip that says why, not a pass.
+        raise PropertySkip(
+            f"{verdict.explanation}. It agrees with the float64 oracle of the parameters this process draws"
+        )
     raise PropertyFailure(
         f"{verdict.explanation}. It agrees with the float64 oracle of the parameters this process draws: "
         f"the parameters drawn for the seed moved, not the arithmetic.{note}",

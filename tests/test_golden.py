@@ -25,7 +25,7 @@ from flax import nnx
 from conformance import golden
 from conformance import properties as props
 from conformance.calls import CallResult
-from conformance.context import Context, PropertyFailure
+from conformance.context import Context, PropertyFailure, PropertySkip
 from conformance.subjects import get_subject
 from impl.registry import get as get_impl
 
@@ -542,10 +542,12 @@ def check_golden_property(
 
 
 def test_the_property_does_not_blame_where_the_goldens_do_not_apply(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No golden applies and the output agrees with the oracle of this process's parameters: it holds."""
+    """No golden applies, the output agrees with the oracle of this process's parameters: a skip, and why."""
     case_id = "float32_3x16to5_seed1"
     good = run_reference(SUBJECT, case_id)
-    check_golden_property(monkeypatch, good, case_id, matched=False, comparable=False, explanation="n/a")
+    with pytest.raises(PropertySkip) as skip:
+        check_golden_property(monkeypatch, good, case_id, matched=False, comparable=False, explanation="why")
+    assert skip.value.message == "why. It agrees with the float64 oracle of the parameters this process draws"
     # ...but an output the oracle refutes fails, with the oracle's evidence
     with pytest.raises(PropertyFailure) as bad:
         check_golden_property(monkeypatch, far_off(case_id), case_id, comparable=False)
