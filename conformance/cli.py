@@ -193,8 +193,18 @@ def cmd_check(args: argparse.Namespace) -> int:
     codes = []
     with engine:
         for subject in options.subjects:
+            pairs = engine.targets(subject)
+            failed = engine.load(subject)
+            if len(failed) == len(pairs):  # nothing to check: the load errors alone, one line each
+                for target, _ in pairs:
+                    print(f"error: {target.name} ({target.spec}): {failed[target.name]}", file=sys.stderr)
+                if args.json:
+                    report = engine.check_subject(subject)
+                    report.write_json(json_path(args.json, subject.name, options.several))
+                codes.append(EXIT_USAGE)
+                continue
             if not args.quiet:
-                names = ", ".join(t.name for t, _ in engine.targets(subject))
+                names = ", ".join(t.name for t, _ in pairs)
                 profile = options.profile
                 n_edges = len(subject.edges(StrategyConfig(pool=profile.pool, x64=options.x64)))
                 edges = (

@@ -46,7 +46,15 @@ from conformance.properties import GROUPS, PROPERTIES, Case, Property
 from conformance.runner import CellResult, apply_expectation, replay_command, run_cell, summarize
 from conformance.subjects import SUBJECTS, Subject, get_subject
 from conformance.verdict import Status
-from impl.registry import ImplementationLoadError, entry_point_specs, get, load, names, spec_name
+from impl.registry import (
+    ImplementationLoadError,
+    check_spec,
+    entry_point_specs,
+    get,
+    load,
+    names,
+    spec_name,
+)
 
 
 class UsageError(ValueError):
@@ -131,6 +139,9 @@ class EngineOptions:
                 raise UsageError(
                     f"{spell('--impl')} needs a spec: a name, module:attr, path/file.py:attr or NAME=SPEC"
                 )
+            for s in specs:  # what can be checked without importing the implementation's code
+                for subj in subjects:
+                    check_spec(s, subj.name)
             if isolation == "none":
                 for s in specs:
                     _builtin_or_usage_error(s, subjects, spell)
@@ -573,6 +584,22 @@ class Engine:
             self.release(subject, target)
         result.seconds = round(time.perf_counter() - start, 3)
         return result
+
+    def load(self, subject: Subject) -> dict[str, str]:
+        """Start every implementation's worker now (a few at a time) and load it there; returns
+        ``{name: why}`` for those that could not be loaded (they keep their place in the report)."""
+        pairs = self.targets(subject)
+        errors: dict[str, str] = {}
+
+        def one(pair: tuple[Target, str]) -> None:
+            try:
+                self.context(subject, pair[0])
+            except ImplementationLoadError as e:
+                errors[pair[0].name] = str(e)
+
+        with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), self.options.jobs))) as pool:
+            list(pool.map(one, pairs))
+        return {t.name: errors[t.name] for t, _ in pairs if t.name in errors}
 
     def check_subject(self, subject: Subject, on_cell: OnCell | None = None) -> RunReport:
         start = time.perf_counter()

@@ -200,6 +200,39 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
     return Implementation(name, obj, canonical, subject, builtin, known)
 
 
+def check_spec(spec: str, subject: str = DEFAULT_SUBJECT) -> None:
+    """What can be said of a spec without importing anything of it (the runner's side: the import
+    happens in a worker). ImplementationLoadError with :func:`load`'s words for a spec that is
+    empty, has a bad label, names no registered or advertised implementation, or no file."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise ImplementationLoadError(f"empty implementation spec {spec!r}")
+    spec = spec.strip()
+    label, eq, target = spec.partition("=")
+    if eq:
+        if not label.strip().isidentifier():
+            raise ImplementationLoadError(
+                f"{spec!r}: the name before '=' must be an identifier, got {label.strip()!r}"
+            )
+        target = target.strip()
+    else:
+        target = spec
+    if ":" not in target:
+        if target in {spec_name(s) for s in entry_point_specs()}:
+            return
+        try:
+            get(target, subject)
+        except KeyError as e:
+            raise ImplementationLoadError(
+                f"{spec!r}: {e.args[0]}; use module:attr or path/to/file.py:attr"
+            ) from None
+        return
+    where, _, attr = target.rpartition(":")
+    if not where or not attr:
+        raise ImplementationLoadError(f"{spec!r}: expected module:attr or file.py:attr")
+    if where.endswith(".py") and not os.path.isfile(os.path.abspath(where)):
+        raise ImplementationLoadError(f"{spec!r}: no such file {where}")
+
+
 def spec_name(spec: str) -> str:
     """The name an implementation is shown under, read from its spec alone (nothing is imported):
     ``NAME=SPEC`` -> NAME, ``module:attr.fn`` or ``file.py:fn`` -> fn, a registered name -> itself."""
