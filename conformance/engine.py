@@ -263,8 +263,8 @@ def _expectations(
     if not os.path.isfile(path):
         raise UsageError(f"{spell('--expect')} {path}: no such file")
     entries = parse_file(path)
-    impls = {t.name for s in SUBJECTS.values() for t in targets(s, options.specs)}
-    impls |= {t.name for s in SUBJECTS.values() for t in targets(s, ())}
+    impls = {t.name for s in SUBJECTS.values() for t, _ in targets(s, options.specs)}
+    impls |= {t.name for s in SUBJECTS.values() for t, _ in targets(s, ())}
     problems = unknown_names(entries, impls, set(PROPERTIES), set(SUBJECTS))
     if problems:
         raise UsageError("; ".join(problems))
