@@ -48,6 +48,8 @@ class Property:
     #: the share of the profile's examples its search over the whole domain runs (at least one):
     #: less than 1 for a property whose every new shape costs a compilation of a transform
     share: float = 1.0
+    #: the claim needs input with signal: the subject's silent edges are out of its reach
+    needs_signal: bool = False
 
     @property
     def claim(self) -> str:
@@ -71,6 +73,7 @@ def prop(
     group: str = "forward",
     edges: bool | tuple[str, ...] | None = None,
     share: float = 1.0,
+    needs_signal: bool = False,
 ) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
     """Register the decorated check as a property named after it (its docstring's first line
     is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``),
@@ -80,7 +83,7 @@ def prop(
     def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
         use_edges = fixed is None if edges is None else edges
         PROPERTIES[fn.__name__] = Property(
-            fn.__name__, fn, cases, external, fixed, use_edges, group, share=share
+            fn.__name__, fn, cases, external, fixed, use_edges, group, share=share, needs_signal=needs_signal
         )
         return fn
 
@@ -307,7 +310,7 @@ def batch_independence(ctx: Context, case: Case) -> None:
     )
 
 
-@prop(ensemble_calls)
+@prop(ensemble_calls, needs_signal=True)
 def member_independence(ctx: Context, case: Case) -> None:
     """Each member's slice is that member's own layer applied to the shared input, and no other's."""
     subject, args = ctx.subject, case["args"]
@@ -337,7 +340,7 @@ def member_independence(ctx: Context, case: Case) -> None:
         )
 
 
-@prop(ensemble_calls)
+@prop(ensemble_calls, needs_signal=True)
 def distinct_members(ctx: Context, case: Case) -> None:
     """Members have their own parameters: on input with signal, no two members' slices are identical."""
     subject, args = ctx.subject, case["args"]
@@ -382,7 +385,7 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
     return f"first at index {i}: {float(a[i])!r} then {float(b[i])!r}"
 
 
-@prop(seed_pairs)
+@prop(seed_pairs, needs_signal=True)
 def seed_sensitivity(ctx: Context, case: Case) -> None:
     """Seeds naming different streams (modulo 2**32 without x64) give different outputs on non-zero input."""
     subject, args = ctx.subject, case["args"]

@@ -166,6 +166,9 @@ def run_cell(
     unreachable: dict[str, str] = {}
     try:
         for edge in strata:
+            if prop.needs_signal and edge in ctx.subject.silent_edges:
+                unreachable[edge] = "no input of this edge has signal, which this claim needs"
+                continue
             explicit = pinned if edge is None else ()
             before = tracker.examples
             status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker, explicit)

@@ -94,6 +94,8 @@ class Subject:
     properties: tuple[str, ...] = COMMON_PROPERTIES
     #: whether an input carries signal, so that different seeds must give different outputs
     informative: Callable[[Args], bool] | None = None
+    #: edges where no input has signal (a claim that needs it cannot reach them, by design)
+    silent_edges: tuple[str, ...] = ("family zeros",)
     #: the argument whose axis 0 is the batch
     batch_arg: str = "x_batch"
     seed_arg: str = "seed"
@@ -442,6 +444,7 @@ VMAP_ANCHORED = Subject(
     edges=_vmap_over_batch_edges,
     output_shape=_shape,
     informative=lambda args: bool(np.any(_anchored(args["x_batch"].values) != 0)),
+    silent_edges=("family zeros", "D_in == 1"),  # one coordinate minus itself is zero
     properties=COMMON_PROPERTIES + FORWARD_TRANSFORM_PROPERTIES + GRADIENT_PROPERTIES,
     vjp_expected=_vmap_anchored_vjp,
     jvp_expected=_vmap_anchored_jvp,
