@@ -50,6 +50,7 @@ def test_fuzz_database_replays_a_found_failure_first(tmp_path: Path, monkeypatch
     assert again.first_failure_example == 1, "the saved failure did not replay first"
 
 
+@pytest.mark.slow
 def test_the_readme_example_implementation_conforms(tmp_path: Path) -> None:
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
     example = next(b for b in blocks if "def vmap_over_batch" in b)
