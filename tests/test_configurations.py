@@ -23,7 +23,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMAND = ["-m", "conformance", "check", "--profile", "ci", "--subject", "all", "--quiet"]
+#: The forward group on every subject: the transform group already runs in every worker with eight
+#: host devices (the main job), and adds minutes per configuration; under rbg it runs once below.
+COMMAND = [
+    "-m",
+    "conformance",
+    "check",
+    "--profile",
+    "ci",
+    "--subject",
+    "all",
+    "--quiet",
+    "--group",
+    "forward",
+]
 TIMEOUT = 1200
 
 #: name -> the environment variables that make the configuration (XLA_FLAGS is appended to)
@@ -33,6 +46,9 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
     "x64": {"JAX_ENABLE_X64": "1"},
     "eight_host_devices": {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
 }
+#: Configurations whose run also checks the transform group (on vmap_over_batch: jit and
+#: gradients draw the parameters again under a trace, with that PRNG).
+WITH_TRANSFORMS = {"prng_rbg"}
 
 
 def configured_env(changes: dict[str, str], case_dir: Path) -> dict[str, str]:
@@ -51,17 +67,32 @@ def configured_env(changes: dict[str, str], case_dir: Path) -> dict[str, str]:
 @pytest.mark.parametrize("name", list(CONFIGURATIONS))
 def test_the_builtins_conform_under(name: str, tmp_path: Path) -> None:
     changes = CONFIGURATIONS[name]
-    argv = [sys.executable, *COMMAND]
-    proc = subprocess.run(
-        argv,
-        cwd=ROOT,
-        env=configured_env(changes, tmp_path),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
-    setting = " ".join(f"{k}={shlex.quote(v)}" for k, v in changes.items())
-    assert proc.returncode == 0, (
-        f"$ {setting} {shlex.join(argv)}\n-> exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-5000:]}"
-    )
+    runs = [[sys.executable, *COMMAND]]
+    if name in WITH_TRANSFORMS:
+        runs.append(
+            [
+                sys.executable,
+                "-m",
+                "conformance",
+                "check",
+                "--profile",
+                "ci",
+                "--quiet",
+                "--group",
+                "transform",
+            ]
+        )
+    for argv in runs:
+        proc = subprocess.run(
+            argv,
+            cwd=ROOT,
+            env=configured_env(changes, tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        setting = " ".join(f"{k}={shlex.quote(v)}" for k, v in changes.items())
+        assert proc.returncode == 0, (
+            f"$ {setting} {shlex.join(argv)}\n-> exit {proc.returncode}\n{proc.stdout}\n{proc.stderr[-5000:]}"
+        )
