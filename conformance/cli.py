@@ -148,6 +148,12 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
+def _common(args: argparse.Namespace) -> dict[str, Any]:
+    """The options check and replay share, as EngineOptions.build takes them."""
+    keys = ("subject", "strict", "x64", "timeout", "load_timeout", "isolation", "compile_cache")
+    return {"groups": args.group, **{k: getattr(args, k) for k in keys}}
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from conformance.engine import Engine, EngineOptions, UsageError, json_path
     from conformance.report import print_report
@@ -155,18 +161,11 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     try:
         options = EngineOptions.build(
-            subject=args.subject,
+            **_common(args),
             profile=args.profile,
             max_examples=args.max_examples,
             impls=args.impl,
             properties=args.property,
-            groups=args.group,
-            strict=args.strict,
-            x64=args.x64,
-            timeout=args.timeout,
-            load_timeout=args.load_timeout,
-            isolation=args.isolation,
-            compile_cache=args.compile_cache,
             jobs=args.jobs,
             corpus_dir=args.corpus,
             expect=args.expect,
@@ -234,16 +233,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         options = EngineOptions.build(
-            subject=args.subject,
+            **_common(args),
             impls=[args.impl],
             properties=[args.property],
-            groups=args.group,
-            strict=args.strict,
-            x64=args.x64,
-            timeout=args.timeout,
-            load_timeout=args.load_timeout,
-            isolation=args.isolation,
-            compile_cache=args.compile_cache,
             corpus_dir=None,
         )
         if len(options.subjects) != 1:
