@@ -22,7 +22,6 @@ from impl.nnx_vmap import TREE_MODE
 from impl.validation import check_vmap_over_batch_args, check_vmap_over_ensemble_args
 from impl.vmap_anchored import AnchoredLinear
 from impl.vmap_over_ensemble import make_ensemble
-from tests.zoo.common import params
 
 Make = Callable[..., tuple[nnx.Module, jax.Array]]
 
@@ -187,22 +186,11 @@ for _subject, _suffix in SUFFIX.items():
 # --------------------------------------------------------------------------- correct
 
 
-@jax.jit
-def _forward(kernel: jax.Array, bias: jax.Array, x: jax.Array) -> jax.Array:
-    return (x @ kernel + bias).reshape(-1)
-
-
-def jitted(seed: Any, x_batch: Any, features: Any) -> jax.Array:
-    """Parameters made eagerly, the forward pass under one module-level jax.jit (compiled once per shape)."""
-    kernel, bias, x = params(seed, x_batch, features)
-    return _forward(kernel, bias, x)
-
-
 #: name -> spec: the built-ins of vmap_over_batch (by name) and the jitted variant
 CORRECT: dict[str, str] = {
     "nnx_vmap": "nnx_vmap",
     "manual_lift": "manual_lift",
-    "jitted": "jitted=tests.zoo.transforms:jitted",
+    "jitted": "jitted=tests.zoo.correct:jitted",  # the forward zoo's jitted variant
 }
 if TREE_MODE:
     CORRECT["nnx_vmap_tree"] = "nnx_vmap_tree"
