@@ -14,24 +14,61 @@ returned too and added to every bound.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 U64 = 2.0**-53
 
 
-@functools.lru_cache(maxsize=1024)
-def linear_params(seed: int, d_in: int, features: int) -> tuple[np.ndarray, np.ndarray]:
-    """``(kernel (d_in, features), bias (features,))`` as Flax creates them, as numpy arrays."""
+def _frozen(*arrays: object) -> tuple[np.ndarray, ...]:
+    out = tuple(np.array(a) for a in arrays)
+    for a in out:
+        a.flags.writeable = False
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _jitted_init(d_in: int, features: int, n_models: int | None) -> Callable[[Any], tuple[Any, Any]]:
+    """The layer's (or the ensemble's) constructor, jitted: key -> (kernel, bias).
+
+    Flax draws the same bits under ``jax.jit`` as eagerly (checked for every PRNG
+    implementation by ``tests/test_oracle.py``), and one compilation per shape replaces
+    the fifteen-odd op-by-op compilations of an eager constructor.
+    """
+    import jax
     from flax import nnx
 
-    layer = nnx.Linear(d_in, features, rngs=nnx.Rngs(seed))
-    kernel = np.asarray(layer.kernel[...])
-    bias = np.asarray(layer.bias[...]) if layer.bias is not None else np.zeros(features)
-    kernel.flags.writeable = False
-    bias.flags.writeable = False
-    return kernel, bias
+    def build(rngs: nnx.Rngs) -> nnx.Linear:
+        return nnx.Linear(d_in, features, rngs=rngs)
+
+    if n_models is not None:
+        build = nnx.split_rngs(splits=n_models)(nnx.vmap(build, in_axes=(0,), out_axes=0))
+
+    def init(key: Any) -> tuple[Any, Any]:
+        layer = build(nnx.Rngs(key))
+        bias = layer.bias[...] if layer.bias is not None else None
+        return layer.kernel[...], bias
+
+    return jax.jit(init)
+
+
+def _draw(seed: int, d_in: int, features: int, n_models: int | None) -> tuple[np.ndarray, np.ndarray]:
+    import jax
+
+    kernel, bias = _jitted_init(d_in, features, n_models)(jax.random.key(seed))
+    if bias is None:
+        bias = np.zeros(kernel.shape[:-2] + kernel.shape[-1:], dtype=np.asarray(kernel).dtype)
+    return _frozen(kernel, bias)  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1024)
+def linear_params(seed: int, d_in: int, features: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(kernel (d_in, features), bias (features,))`` that ``nnx.Linear(d_in, features,
+    rngs=nnx.Rngs(seed))`` creates, as read-only numpy arrays."""
+    return _draw(seed, d_in, features, None)
 
 
 @functools.lru_cache(maxsize=256)
@@ -41,19 +78,7 @@ def ensemble_params(seed: int, d_in: int, features: int, n_models: int) -> tuple
     Built as Flax's guide builds an ensemble: ``nnx.split_rngs(splits=n)`` around an
     ``nnx.vmap``-ed constructor, each member drawing from its own split of ``nnx.Rngs(seed)``.
     """
-    from flax import nnx
-
-    @nnx.split_rngs(splits=n_models)
-    @nnx.vmap(in_axes=(0,), out_axes=0)
-    def members(rngs: nnx.Rngs) -> nnx.Linear:
-        return nnx.Linear(d_in, features, rngs=rngs)
-
-    stack = members(nnx.Rngs(seed))
-    kernels = np.asarray(stack.kernel[...])
-    biases = np.asarray(stack.bias[...]) if stack.bias is not None else np.zeros((n_models, features))
-    kernels.flags.writeable = False
-    biases.flags.writeable = False
-    return kernels, biases
+    return _draw(seed, d_in, features, n_models)
 
 
 def _split(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

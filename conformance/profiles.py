@@ -2,7 +2,7 @@
 
 * ``dev``  -- quick, random; the default.
 * ``ci``   -- derandomized (the same examples every run): a search over the whole
-  domain, then two examples inside each edge of it (each seed bucket, dtype,
+  domain, then one example inside each edge of it (each seed bucket, dtype,
   array kind, value family and spelling of ``features``; ``B`` = 0, 1, small,
   above 64; ``D_in`` = 1, above 128; ``features`` = 1, above 64; square layers),
   so every corner is reached by construction, not by luck.
@@ -57,7 +57,7 @@ PROFILES: dict[str, Profile] = {
         use_database=False,
         pool=S.COMPACT_POOL,
         shrink_seconds=10.0,
-        edge_examples=2,
+        edge_examples=1,
     ),
     "fuzz": Profile(
         "fuzz",
