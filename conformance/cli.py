@@ -158,6 +158,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from conformance.engine import Engine, EngineOptions, UsageError, json_path
     from conformance.report import print_report
     from conformance.subjects import StrategyConfig
+    from strategies import TILE_EDGE
 
     try:
         options = EngineOptions.build(
@@ -205,9 +206,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             if not args.quiet:
                 names = ", ".join(t.name for t, _ in pairs)
                 profile = options.profile
-                n_edges = len(subject.edges(StrategyConfig(pool=profile.pool, x64=options.x64)))
+                edge_names = subject.edges(StrategyConfig(pool=profile.pool, x64=options.x64))
+                tiles = sum(1 for e in edge_names if e.startswith(TILE_EDGE))
                 edges = (
-                    f", then {profile.edge_examples} inside each of {n_edges} edges"
+                    f", then {profile.edge_examples} inside each of {len(edge_names) - tiles} edges"
+                    + (f" and 1 at each of {tiles} tile edges for the value claims" if tiles else "")
                     if profile.edge_examples
                     else ""
                 )

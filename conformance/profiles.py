@@ -2,10 +2,12 @@
 
 * ``dev``  -- quick, random; the default.
 * ``ci``   -- derandomized (the same examples every run): a search over the whole
-  domain, then one example inside each edge of it (each seed bucket, dtype,
+  domain, then two examples inside each edge of it (each seed bucket, dtype,
   array kind, value family and spelling of ``features``; ``B`` = 0, 1, small,
   above 64; ``D_in`` = 1, above 128; ``features`` = 1, above 64; square layers),
-  so every corner is reached by construction, not by luck.
+  so every corner is reached by construction, not by luck (the first example
+  of a search is its simplest, often zeros: the second one draws freely); and one
+  example at each size just below and above the tile sizes 128, 256, 512 and 1024.
 * ``fuzz`` -- long, random, shapes drawn freely, with Hypothesis's example
   database so failures found once replay first next time.
 """
@@ -57,7 +59,7 @@ PROFILES: dict[str, Profile] = {
         use_database=False,
         pool=S.COMPACT_POOL,
         shrink_seconds=10.0,
-        edge_examples=1,
+        edge_examples=2,
     ),
     "fuzz": Profile(
         "fuzz",

@@ -50,6 +50,9 @@ class Property:
     share: float = 1.0
     #: the claim needs input with signal: the subject's silent edges are out of its reach
     needs_signal: bool = False
+    #: the profile's tile edges (sizes just below and above common tile sizes) apply too:
+    #: each is a new, large shape, so only a claim on every value opts in
+    tiles: bool = False
 
     @property
     def claim(self) -> str:
@@ -74,16 +77,27 @@ def prop(
     edges: bool | tuple[str, ...] | None = None,
     share: float = 1.0,
     needs_signal: bool = False,
+    tiles: bool = False,
 ) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
     """Register the decorated check as a property named after it (its docstring's first line
     is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``),
-    or the names of the only edges searched; ``share``: of the profile's examples."""
+    or the names of the only edges searched; ``share``: of the profile's examples; ``tiles``:
+    the tile edges too."""
     assert group in GROUPS, group
 
     def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
         use_edges = fixed is None if edges is None else edges
         PROPERTIES[fn.__name__] = Property(
-            fn.__name__, fn, cases, external, fixed, use_edges, group, share=share, needs_signal=needs_signal
+            fn.__name__,
+            fn,
+            cases,
+            external,
+            fixed,
+            use_edges,
+            group,
+            share=share,
+            needs_signal=needs_signal,
+            tiles=tiles,
         )
         return fn
 
@@ -233,7 +247,7 @@ def output_contract(ctx: Context, case: Case) -> None:
         _check("non-finite output for finite input", lambda: chex.assert_tree_all_finite(out))
 
 
-@prop(one_call)
+@prop(one_call, tiles=True)
 def agrees_with_oracle(ctx: Context, case: Case) -> None:
     """Every element lies within the floating-point error bound of the float64 oracle."""
     args = case["args"]

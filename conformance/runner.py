@@ -28,6 +28,7 @@ from conformance.profiles import Profile
 from conformance.properties import Case, Property
 from conformance.subjects import StrategyConfig, Subject
 from conformance.verdict import ReplayCommand, Status
+from strategies import TILE_EDGE
 
 #: Longest inline ``--case`` in a replay command; longer cases go to a file.
 INLINE_CASE_LIMIT = 1500
@@ -160,7 +161,11 @@ def run_cell(
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
     strata: list[str | None] = [None]
     if profile.edge_examples and prop.edges:
-        strata += [e for e in ctx.subject.edges(config) if prop.edges is True or e in prop.edges]
+        strata += [
+            e
+            for e in ctx.subject.edges(config)
+            if ((prop.tiles or not e.startswith(TILE_EDGE)) if prop.edges is True else e in prop.edges)
+        ]
     status, message, edge = Status.PASS, "", None
     edges: dict[str, int] = {}
     unreachable: dict[str, str] = {}
@@ -282,6 +287,8 @@ def _search(
     # and one oracle answer and panel output serve every implementation.
     examples_key = f"{ctx.subject.name}/{prop.cases.__name__}{edge}"
     examples = profile.max_examples if config.edge is None else profile.edge_examples
+    if config.edge and config.edge.startswith(TILE_EDGE):
+        examples = min(examples, 1)  # a new large shape each: one example, pinned to carry signal
     if config.edge is None and prop.share != 1.0:  # a costly property runs its share of them
         examples = max(1, round(examples * prop.share))
     test = given(case=strategy)(body)

@@ -23,6 +23,7 @@ from strategies.arrays import (
 from strategies.calls import (
     INVALID_CASES,
     INVALID_MEMBERS,
+    TILE_EDGE,
     invalid_vmap_over_batch_args,
     invalid_vmap_over_ensemble_args,
     vmap_over_batch_args,
@@ -45,6 +46,7 @@ from strategies.scalars import (
 from strategies.shapes import (
     COMPACT_POOL,
     DEFAULT_POOL,
+    TILE_SIZES,
     FreeShapes,
     ShapePool,
     batch_sizes,
@@ -81,6 +83,8 @@ __all__ = [
     "related_seeds",
     "seed_bucket",
     "seed_bucket_strategy",
+    "TILE_EDGE",
+    "TILE_SIZES",
     "seed_identity",
     "seeds",
     "shapes",

@@ -25,12 +25,12 @@ def check_int_range(name: str, value: Any, low: int, high: int | None = None) ->
     return value
 
 
-def check_pool(name: str, values: Iterable[Any], low: int) -> tuple[int, ...]:
+def check_pool(name: str, values: Iterable[Any], low: int, *, empty: bool = False) -> tuple[int, ...]:
     try:
         pool = tuple(values)
     except TypeError:
         raise InvalidArgument(f"{name}={values!r} must be a sequence of ints") from None
-    if not pool:
+    if not pool and not empty:
         raise InvalidArgument(f"{name} must not be empty")
     for v in pool:
         check_int_range(f"an element of {name}", v, low)

@@ -68,6 +68,37 @@ def _pool_edges(pool: ShapePool) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+#: Edge names that start with this are tile edges: costly shapes, drawn only by the
+#: properties that opt in (``Property.tiles``).
+TILE_EDGE = "tile "
+
+#: Value families whose every row carries signal.
+SIGNAL_FAMILIES = tuple(f for f in VALUE_FAMILIES if f not in ("zeros", "zero_rows"))
+
+#: The axes of ``(B, D_in, features)`` as edge names call them, with the pool field of each.
+_AXES = (("B", "batch"), ("D_in", "d_in"), ("features", "features"))
+
+
+def tile_edges(pool: ShapePool) -> list[tuple[str, dict[str, Any]]]:
+    """For each tile size ``T`` of the pool and each axis, an edge at ``T - 1`` and one at ``T + 1``.
+
+    One large dimension at a time: the other two axes keep the pool's small sizes
+    (from 1 to 8), so the float64 oracle stays cheap. One example each, so its values
+    carry signal in every row (no zeros). A chunked or tiled implementation
+    that is wrong only past a boundary (rows past 128 from other parameters, the last
+    partial tile of a long contraction dropped) fails here by construction.
+    """
+    out = []
+    small = {axis: tuple(v for v in getattr(pool, axis) if 1 <= v <= 8) or (1,) for _, axis in _AXES}
+    for size in pool.tiles:
+        for label, axis in _AXES:
+            for n in (size - 1, size + 1):
+                sizes = {**small, axis: (n,), "tiles": ()}
+                pins = {"pool": replace(pool, **sizes), "families": SIGNAL_FAMILIES}
+                out.append((f"{TILE_EDGE}{label} = {n}", pins))
+    return out
+
+
 def vmap_over_batch_edges(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, x64: bool = False
 ) -> tuple[tuple[str, dict[str, Any]], ...]:
@@ -85,6 +116,8 @@ def vmap_over_batch_edges(
     if isinstance(pool, ShapePool):
         edges += _pool_edges(pool)
     edges.append(("square layer", {"square": True}))
+    if isinstance(pool, ShapePool):
+        edges += tile_edges(pool)
     return tuple(edges)
 
 

@@ -25,6 +25,9 @@ class ShapePool:
     features: tuple[int, ...] = (1, 2, 3, 16, 65, 80)
     #: ensemble sizes (``n_models``), for subjects with a stack of layers
     members: tuple[int, ...] = (1, 2, 3, 5)
+    #: tile sizes of fast implementations: each gets an edge just below and just above it
+    #: along each axis, one large dimension at a time (see ``strategies.calls.tile_edges``)
+    tiles: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         # Keep tuples (hashable, reusable) whatever sequence the caller passed.
@@ -32,13 +35,20 @@ class ShapePool:
         object.__setattr__(self, "d_in", check_pool("d_in", self.d_in, 1))
         object.__setattr__(self, "features", check_pool("features", self.features, 1))
         object.__setattr__(self, "members", check_pool("members", self.members, 1))
+        object.__setattr__(self, "tiles", check_pool("tiles", self.tiles, 2, empty=True))
 
 
 DEFAULT_POOL = ShapePool()
 
+#: Common tile sizes of chunked and tiled implementations (rows, contraction, columns).
+TILE_SIZES = (128, 256, 512, 1024)
+
 #: The fewest sizes that still hold every edge (B = 0, 1, 2..8, above 64; D_in = 1, above
-#: 128; features = 1, above 64; square layers): every new shape costs a compilation.
-COMPACT_POOL = ShapePool(batch=(1, 3, 0, 65), d_in=(1, 3, 129), features=(1, 3, 65), members=(1, 2, 3))
+#: 128; features = 1, above 64; square layers): every new shape costs a compilation. Plus
+#: the sizes just below and above each common tile size, which only the tile edges draw.
+COMPACT_POOL = ShapePool(
+    batch=(1, 3, 0, 65), d_in=(1, 3, 129), features=(1, 3, 65), members=(1, 2, 3), tiles=TILE_SIZES
+)
 
 
 @dataclass(frozen=True)
