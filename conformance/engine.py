@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from conformance import corpus, verdict
+from conformance import causes, corpus, verdict
 from conformance.compile_cache import enable as enable_compile_cache
 from conformance.context import Context, PropertyFailure, PropertySkip, SharedCache
 from conformance.environment import environment
@@ -382,6 +382,7 @@ class RunReport:
                     **{k: v for k, v in asdict(i).items() if k != "properties"},
                     "passed": i.passed,
                     "verdict": str(i.verdict),
+                    "causes": [c.to_json() for c in causes.causes_of(i)],
                     "properties": [
                         {**asdict(c), "status": str(c.status), "name": c.property} for c in i.properties
                     ],
