@@ -7,6 +7,7 @@ implementation that could not be loaded; 3 an internal error of the suite.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -79,6 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--profile", default=None, help="dev (default), ci or fuzz")
     check.add_argument("--json", metavar="PATH", help="write a JSON report here")
+    check.add_argument(
+        "--summary-md",
+        metavar="PATH",
+        help="write a Markdown summary here (verdict table, causes, each failure's minimal "
+        "counterexample and replay command); default: appended to $GITHUB_STEP_SUMMARY when set",
+    )
     check.add_argument(
         "--max-examples",
         type=int,
@@ -171,10 +178,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             corpus_dir=args.corpus,
             expect=args.expect,
             json_path=args.json,
+            summary_md=args.summary_md,
         )
         engine = Engine(options)
     except (UsageError, ValueError) as e:
         return _usage_error(str(e))
+    summary_md = _summary_path(args.summary_md)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     total = sum(len(engine.targets(s)) * len(engine.properties(s)) for s in options.subjects)
     done = [0]
@@ -198,9 +207,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             if len(failed) == len(pairs):  # nothing to check: the load errors alone, one line each
                 for target, _ in pairs:
                     print(f"error: {target.name} ({target.spec}): {failed[target.name]}", file=sys.stderr)
-                if args.json:
+                if args.json or summary_md:
                     report = engine.check_subject(subject)
-                    report.write_json(json_path(args.json, subject.name, options.several))
+                    if args.json:
+                        report.write_json(json_path(args.json, subject.name, options.several))
+                    _write_summary(report, summary_md)
                 codes.append(EXIT_USAGE)
                 continue
             if not args.quiet:
@@ -220,9 +231,26 @@ def cmd_check(args: argparse.Namespace) -> int:
             report = engine.check_subject(subject, progress)
             if args.json:
                 report.write_json(json_path(args.json, subject.name, options.several))
+            _write_summary(report, summary_md)
             print_report(report)
             codes.append(report.exit_code())
     return worst_exit(codes)
+
+
+def _summary_path(path: str | None) -> str | None:
+    """Where the Markdown summary goes: --summary-md (emptied now: each subject is appended),
+    else GitHub's step summary when set (appended to, as GitHub expects), else nowhere."""
+    if path:
+        open(path, "w").close()
+        return path
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None
+
+
+def _write_summary(report: Any, path: str | None) -> None:
+    if path:
+        from conformance import summary
+
+        summary.write(report.to_json(), path, append=True)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
