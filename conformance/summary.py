@@ -37,6 +37,9 @@ VERDICTS = {
 }
 #: Statuses shown as failures, each with its evidence.
 FAILING = ("fail", "error", "xpass", "incomplete")
+#: Bytes one section may take: GitHub refuses a step summary above 1 MiB, so a larger section
+#: keeps its table and causes and leaves the failures' evidence to the JSON report.
+LIMIT = 512 * 1024
 
 
 def _cell(text: str) -> str:
@@ -158,7 +161,15 @@ def render(report: Mapping[str, Any]) -> str:
             "</details>",
             "",
         ]
-    return "\n".join(out).rstrip("\n") + "\n"
+    text = "\n".join(out).rstrip("\n") + "\n"
+    cuts = [i for i in (text.find("### Failures"), text.find("<details>")) if i >= 0]
+    if len(text.encode()) > LIMIT and cuts:
+        text = text[: min(cuts)] + (
+            f"*The failures' evidence is left out: this section would exceed {LIMIT // 1024} KiB "
+            "(GitHub refuses step summaries above 1 MiB). Each minimal counterexample and replay "
+            "command is in the JSON report (`--json`) and in the terminal output.*\n"
+        )
+    return text
 
 
 def write(report: Mapping[str, Any], path: str, append: bool = False) -> None:

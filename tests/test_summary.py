@@ -79,6 +79,18 @@ def test_a_fence_inside_a_message_does_not_close_the_block() -> None:
     assert "````\nlook: ```x```\n````" in summary.render(report)
 
 
+def test_a_section_too_large_for_github_keeps_its_table_and_causes() -> None:
+    report = json.loads(json.dumps(RECORDED["vmap_over_batch"]))
+    for cell in report["implementations"][0]["properties"]:
+        if cell["status"] == "fail":
+            cell["message"] = "x" * summary.LIMIT  # one huge message
+    text = summary.render(report)
+    assert len(text.encode()) < summary.LIMIT
+    assert "### Causes" in text and "| **verdict** |" in text
+    assert "### Failures" not in text and "evidence is left out" in text
+    assert "### Failures" in summary.render(RECORDED["vmap_over_batch"])  # below the limit: all of it
+
+
 def test_write_appends_or_replaces(tmp_path: Path) -> None:
     path = tmp_path / "s.md"
     path.write_text("earlier step\n")
