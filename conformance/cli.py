@@ -108,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--expect",
         metavar="FILE",
-        help="your expected failures: IMPL PROPERTY [jax>=A,<B] [flax...] -- reason, one per line",
+        help="your expected failures: IMPL PROPERTY [jax>=A,<B] [flax...] -- reason, one per line "
+        "('python -m conformance expect --from REPORT.json' writes one)",
     )
     check.add_argument(
         "--corpus",
