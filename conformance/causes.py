@@ -17,9 +17,10 @@ in this order, says so:
 3. **the same diagnosis**: both messages name the same stated cause: an exception
    raised at the same place (``not traceable`` under jit, ``raised`` under vmap or grad),
    the same non-array return, a hang, a crash or a protocol violation, a stopped
-   worker, the same pattern of wrong elements (``zero everywhere``), the same golden
-   cause, or the same reason of an expected failure (a known failure of a built-in, or
-   the user's ``--expect`` entry).
+   worker, the same wrong value (the first wrong element: the same number where the
+   same number was expected, whatever the property), the same pattern of wrong
+   elements (``zero everywhere``), the same golden cause, or the same reason of an
+   expected failure (a known failure of a built-in, or the user's ``--expect`` entry).
 
 Keys 2 and 3 are transitive (a cell linked to two groups joins them), so a cause is a
 connected group. Expected failures (``xfail``) are grouped apart from unexpected ones,
@@ -41,6 +42,7 @@ Public API::
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -160,6 +162,9 @@ def diagnoses(cell: Any) -> list[Diagnosis]:
     call = details.get("call") if isinstance(details, Mapping) else None
     if call in _CALLS:
         add("call:" + call, _CALLS[call])
+    value = _wrong_value(details)
+    if value:
+        add("value:" + value, f"the same wrong value: {value}")
     if isinstance(details, Mapping) and details.get("diagnosis"):
         add("pattern:" + str(details["diagnosis"]), str(details["diagnosis"]))
     if c["property"] == "golden" and " moved because " in message:
@@ -170,6 +175,20 @@ def diagnoses(cell: Any) -> list[Diagnosis]:
         if phrase in low and not any(phrase in d.text for d in found):
             add("phrase:" + phrase, phrase)
     return found
+
+
+def _wrong_value(details: Any) -> str | None:
+    """``got G where E was expected``: a numeric failure's first wrong element, to 9 and 6
+    significant digits (the oracle and a float32 built-in differ past that); None for a
+    non-finite value or no value."""
+    if not isinstance(details, Mapping):
+        return None
+    got, want = details.get("got"), details.get("expected")
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (got, want)):
+        return None
+    if not all(math.isfinite(v) for v in (got, want)):
+        return None
+    return f"got {got:.9g} where {want:.6g} was expected"
 
 
 def counterexample_key(cell: Any) -> str | None:
@@ -238,7 +257,10 @@ def _cause(cells: Sequence[dict[str, Any]], linked_by: Iterable[str], every: boo
             summary += ", each on its first example"
         if ranked:
             summary += f": {ranked[0][0]}{share(ranked[0][1])}"
-    elif ranked and (size == 1 or len(ranked[0][1]) > 1):
+    elif size == 1:  # one property: its stated cause, else its own first line
+        named = [text for key, (text, _) in found.items() if not key.startswith("value:")]
+        summary = named[0] if named else _first_line(cells[0]["message"]) or cells[0]["status"]
+    elif ranked and len(ranked[0][1]) > 1:
         summary = ranked[0][0] + share(ranked[0][1])
     elif "counterexample" in linked_by:
         summary = f"the same minimal counterexample: {_arguments(cells[0])}"

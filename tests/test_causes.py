@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -124,14 +125,24 @@ def test_an_implementation_returning_a_list_is_one_cause() -> None:
     assert len(found[0].properties) == 13
 
 
-def test_a_wrong_seed_is_not_merged_with_everything() -> None:
-    # seed_plus_one's numeric failures shrink to different inputs: the grouping stays honest.
+def test_a_wrong_seed_is_one_wrong_number_and_the_golden_apart() -> None:
+    # seed_plus_one's numeric failures shrink to different inputs under different properties, but
+    # their first wrong element is the same number; golden runs on its own fixed input.
     found = causes_of(recorded("vmap_over_batch", "seed_plus_one"))
-    groups = [set(c.properties) for c in found]
-    assert {"agrees_with_oracle", "agrees_with_builtins"} in groups
-    assert {"vjp_agrees_with_oracle", "jvp_agrees_with_oracle"} in groups
-    assert {"golden"} in groups
-    assert 1 < len(found) < 8
+    assert [c.properties for c in found] == [
+        (
+            "agrees_with_oracle",
+            "agrees_with_builtins",
+            "jit_agrees_with_oracle",
+            "sharding_invariance",
+            "nnx_modes",
+            "vjp_agrees_with_oracle",
+            "jvp_agrees_with_oracle",
+        ),
+        ("golden",),
+    ]
+    assert found[0].summary.startswith("the same wrong value: got 0.144508421 where 0.269107 was expected")
+    assert found[1].summary.startswith("matches the golden of no group")  # one property: its own words
 
 
 # --------------------------------------------------------------------------- each key, made up
@@ -182,6 +193,23 @@ def test_the_same_raise_site_joins_and_another_site_does_not() -> None:
     ]
     assert [c.properties for c in group(cells)] == [("jit", "vmap"), ("vjp",)]
     assert group(cells)[0].summary == "raises TracerArrayConversionError at mine.py:12 (not traceable)"
+
+
+def test_the_same_wrong_number_joins_and_another_number_does_not() -> None:
+    def wrong(prop: str, got: float, want: float, x: int) -> dict[str, Any]:
+        details = {"index": 0, "got": got, "expected": want, "allowed": 1e-7}
+        return cell(prop, message=f"{prop} disagrees", args={"x": x}, details=details)
+
+    same = [
+        wrong("a", 0.14450842142105103, 0.2691073713479284, 1),
+        wrong("b", 0.14450842142105103, 0.2691073715686798, 2),
+    ]
+    (joined,) = group([*same, cell("ok", "pass")])
+    assert joined.summary == "the same wrong value: got 0.144508421 where 0.269107 was expected"
+    apart = [wrong("a", 0.1445084, 0.2691, 1), wrong("b", 0.1445085, 0.2691, 2), cell("ok", "pass")]
+    assert len(group(apart)) == 2
+    infinite = [wrong("a", math.inf, math.inf, 1), wrong("b", math.inf, math.inf, 2), cell("ok", "pass")]
+    assert len(group(infinite)) == 2  # inf where inf was expected names nothing
 
 
 def test_hangs_and_stated_patterns_are_diagnoses() -> None:
