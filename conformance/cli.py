@@ -1,4 +1,4 @@
-"""``python -m conformance``: check, replay, list, subjects, bench, pin.
+"""``python -m conformance``: check, replay, list, subjects, bench, pin, expect.
 
 Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
 implementation that could not be loaded; 3 an internal error of the suite.
@@ -7,6 +7,7 @@ implementation that could not be loaded; 3 an internal error of the suite.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
@@ -80,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--profile", default=None, help="dev (default), ci or fuzz")
     check.add_argument("--json", metavar="PATH", help="write a JSON report here")
     check.add_argument(
+        "--summary-md",
+        metavar="PATH",
+        help="write a Markdown summary here (verdict table, causes, each failure's minimal "
+        "counterexample and replay command); default: appended to $GITHUB_STEP_SUMMARY when set",
+    )
+    check.add_argument(
         "--max-examples",
         type=int,
         default=None,
@@ -101,7 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--expect",
         metavar="FILE",
-        help="your expected failures: IMPL PROPERTY [jax>=A,<B] [flax...] -- reason, one per line",
+        help="your expected failures: IMPL PROPERTY [jax>=A,<B] [flax...] -- reason, one per line "
+        "('python -m conformance expect --from REPORT.json' writes one)",
     )
     check.add_argument(
         "--corpus",
@@ -136,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
-    from conformance.tools import bench, pin
+    from conformance.tools import bench, expect, pin
 
     bench.add_parser(sub)
     pin.add_parser(sub)
+    expect.add_parser(sub)
     return parser
 
 
@@ -171,10 +180,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             corpus_dir=args.corpus,
             expect=args.expect,
             json_path=args.json,
+            summary_md=args.summary_md,
         )
         engine = Engine(options)
     except (UsageError, ValueError) as e:
         return _usage_error(str(e))
+    summary_md = _summary_path(args.summary_md)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
     total = sum(len(engine.targets(s)) * len(engine.properties(s)) for s in options.subjects)
     done = [0]
@@ -198,9 +209,11 @@ def cmd_check(args: argparse.Namespace) -> int:
             if len(failed) == len(pairs):  # nothing to check: the load errors alone, one line each
                 for target, _ in pairs:
                     print(f"error: {target.name} ({target.spec}): {failed[target.name]}", file=sys.stderr)
-                if args.json:
+                if args.json or summary_md:
                     report = engine.check_subject(subject)
-                    report.write_json(json_path(args.json, subject.name, options.several))
+                    if args.json:
+                        report.write_json(json_path(args.json, subject.name, options.several))
+                    _write_summary(report, summary_md)
                 codes.append(EXIT_USAGE)
                 continue
             if not args.quiet:
@@ -222,9 +235,26 @@ def cmd_check(args: argparse.Namespace) -> int:
             report = engine.check_subject(subject, progress)
             if args.json:
                 report.write_json(json_path(args.json, subject.name, options.several))
+            _write_summary(report, summary_md)
             print_report(report)
             codes.append(report.exit_code())
     return worst_exit(codes)
+
+
+def _summary_path(path: str | None) -> str | None:
+    """Where the Markdown summary goes: --summary-md (emptied now: each subject is appended),
+    else GitHub's step summary when set (appended to, as GitHub expects), else nowhere."""
+    if path:
+        open(path, "w").close()
+        return path
+    return os.environ.get("GITHUB_STEP_SUMMARY") or None
+
+
+def _write_summary(report: Any, path: str | None) -> None:
+    if path:
+        from conformance import summary
+
+        summary.write(report.to_json(), path, append=True)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -312,7 +342,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from conformance.tools import bench, pin
+    from conformance.tools import bench, expect, pin
 
     handler = {
         "check": cmd_check,
@@ -321,5 +351,6 @@ def main(argv: list[str] | None = None) -> int:
         "subjects": cmd_subjects,
         "bench": bench.cmd_bench,
         "pin": pin.cmd_pin,
+        "expect": expect.cmd_expect,
     }[args.command]
     return handler(args)

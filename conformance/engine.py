@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from conformance import corpus, verdict
+from conformance import causes, corpus, verdict
 from conformance.compile_cache import enable as enable_compile_cache
 from conformance.context import Context, PropertyFailure, PropertySkip, SharedCache
 from conformance.environment import environment
@@ -111,6 +111,7 @@ class EngineOptions:
         corpus_dir: str | None = None,
         expect: str | None = None,
         json_path: str | None = None,
+        summary_md: str | None = None,
         spell: Callable[[str], str] = str,
     ) -> EngineOptions:
         """Options from what a user typed; :class:`UsageError` naming the first problem.
@@ -177,6 +178,8 @@ class EngineOptions:
             options = replace(options, expectations=_expectations(expect, options, spell))
             if json_path:
                 prepare_output(json_path, spell)
+            if summary_md:
+                prepare_output(summary_md, spell, "--summary-md")
             return options
         except UsageError:
             raise
@@ -271,15 +274,15 @@ def _expectations(
     return tuple(entries)
 
 
-def prepare_output(path: str, spell: Callable[[str], str] = str) -> None:
+def prepare_output(path: str, spell: Callable[[str], str] = str, option: str = "--json") -> None:
     """Make sure a report can be written before spending minutes on the run."""
     folder = os.path.dirname(os.path.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise UsageError(f"{spell('--json')} {path}: cannot create {folder}: {e.strerror}") from None
+        raise UsageError(f"{spell(option)} {path}: cannot create {folder}: {e.strerror}") from None
     if os.path.isdir(path) or not os.access(folder, os.W_OK):
-        raise UsageError(f"{spell('--json')} {path}: not a writable file path")
+        raise UsageError(f"{spell(option)} {path}: not a writable file path")
 
 
 def default_jobs() -> int:
@@ -382,6 +385,7 @@ class RunReport:
                     **{k: v for k, v in asdict(i).items() if k != "properties"},
                     "passed": i.passed,
                     "verdict": str(i.verdict),
+                    "causes": [c.to_json() for c in causes.causes_of(i)],
                     "properties": [
                         {**asdict(c), "status": str(c.status), "name": c.property} for c in i.properties
                     ],

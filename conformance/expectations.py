@@ -22,14 +22,17 @@ Format (fields separated by whitespace; the reason follows `` -- ``)::
   Everything after the first `` -- `` is the reason, ``#`` included.
 * Two entries with the same implementation, property and conditions are an error
   (``duplicate entry``), whatever their reasons.
+* A reason that still holds :data:`PLACEHOLDER` (written by ``python -m conformance
+  expect`` for the user to replace) is an error: ``--expect`` refuses the file until
+  every reason says why.
 
 A listed failure inside its range does not fail the run (``xfail``); a listed property
 that holds is an unexpected pass (``xpass``), which does, so stale entries surface.
 
 Public API::
 
-    parse_file(path) -> list[Expectation]            # ExpectationFileError("path:LINE: what is wrong")
-    parse_text(text, path="<text>") -> list[Expectation]
+    parse_file(path, placeholders=False) -> list[Expectation]   # ExpectationFileError("path:LINE: ...")
+    parse_text(text, path="<text>", placeholders=False) -> list[Expectation]
     match(entries, subject, impl, property, versions) -> Expectation | None
     unknown_names(entries, impls, properties, subjects=None) -> list[str]
     installed_versions() -> dict[str, str]
@@ -57,6 +60,9 @@ PACKAGES = ("jax", "jaxlib", "flax", "numpy", "python")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _RANGE = re.compile(r"^(?P<package>[A-Za-z_][A-Za-z0-9_.-]*?)(?P<specifiers>(?:[<>=!~]).*)$")
 _REASON = re.compile(r"(?:^|\s)--(?:\s|$)")
+
+#: Marks a reason ``python -m conformance expect`` left for the user to write.
+PLACEHOLDER = "TODO(expect)"
 
 
 class ExpectationFileError(ValueError):
@@ -158,7 +164,7 @@ def _parse_condition(token: str, path: str, line: int) -> tuple[str, str | Speci
     return package, spec
 
 
-def _parse_line(text: str, path: str, line: int) -> Expectation | None:
+def _parse_line(text: str, path: str, line: int, placeholders: bool = False) -> Expectation | None:
     stripped = text.strip()
     if not stripped or stripped.startswith("#"):
         return None
@@ -179,6 +185,13 @@ def _parse_line(text: str, path: str, line: int) -> Expectation | None:
         )
     if not reason:
         raise _error(path, line, "empty reason after ' -- ' (say why this failure is expected)")
+    if PLACEHOLDER in reason and not placeholders:
+        raise _error(
+            path,
+            line,
+            f"the reason is still the {PLACEHOLDER} placeholder written by 'python -m conformance "
+            "expect': replace it with why this failure is expected",
+        )
     impl, prop = head[0], head[1]
     if impl != "*" and not _NAME.match(impl):
         raise _error(path, line, f"implementation {impl!r} is not a name (an identifier, or * for all)")
@@ -200,12 +213,13 @@ def _parse_line(text: str, path: str, line: int) -> Expectation | None:
     return Expectation(impl, prop, reason, tuple(ranges), subject, path, line)
 
 
-def parse_text(text: str, path: str = "<text>") -> list[Expectation]:
-    """The entries of an expected-failures text (see the module docstring for the format)."""
+def parse_text(text: str, path: str = "<text>", placeholders: bool = False) -> list[Expectation]:
+    """The entries of an expected-failures text (see the module docstring for the format);
+    ``placeholders`` accepts reasons still holding :data:`PLACEHOLDER` (for the ``expect`` tool)."""
     entries: list[Expectation] = []
     seen: dict[tuple, int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
-        entry = _parse_line(line, path, number)
+        entry = _parse_line(line, path, number, placeholders)
         if entry is None:
             continue
         key = entry._key()
@@ -216,7 +230,7 @@ def parse_text(text: str, path: str = "<text>") -> list[Expectation]:
     return entries
 
 
-def parse_file(path: str | os.PathLike[str]) -> list[Expectation]:
+def parse_file(path: str | os.PathLike[str], placeholders: bool = False) -> list[Expectation]:
     """The entries of the expected-failures file at ``path``.
 
     Raises :class:`ExpectationFileError` (``path:LINE: what is wrong``) for a bad line,
@@ -229,7 +243,7 @@ def parse_file(path: str | os.PathLike[str]) -> list[Expectation]:
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ExpectationFileError(f"{name}: cannot read the expected-failures file: {reason}") from None
-    return parse_text(text, name)
+    return parse_text(text, name, placeholders)
 
 
 def match(

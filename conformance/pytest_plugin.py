@@ -98,6 +98,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="JAX's persistent compilation cache folder, or 'off'",
     )
     group.addoption(
+        "--conformance-summary-md",
+        default=None,
+        metavar="PATH",
+        help="write a Markdown summary of the cells that ran here "
+        "(default: appended to $GITHUB_STEP_SUMMARY when set)",
+    )
+    group.addoption(
         "--conformance-jobs",
         type=int,
         default=None,
@@ -126,6 +133,7 @@ def _build(config: pytest.Config) -> Any:
             jobs=opt("--conformance-jobs"),
             corpus_dir=opt("--conformance-corpus"),
             expect=opt("--conformance-expect"),
+            summary_md=opt("--conformance-summary-md"),
             spell=spell,
         )
         return Engine(options)
@@ -134,6 +142,7 @@ def _build(config: pytest.Config) -> Any:
 
 
 _ENGINE = pytest.StashKey[Any]()
+_RESULTS = pytest.StashKey[list]()
 
 
 def _engine(config: pytest.Config) -> Any:
@@ -168,6 +177,8 @@ class Cell:
     target: Any
     origin: str
     prop: Any
+    #: where each result goes for the Markdown summary: (subject, target, result or load error)
+    sink: list[tuple[Any, Any, Any]] | None = None
 
     def run(self) -> Any:
         from conformance.verdict import Status
@@ -176,7 +187,11 @@ class Cell:
         try:
             result = self.engine.cell(self.subject, self.target, self.origin, self.prop)
         except ImplementationLoadError as e:
+            if self.sink is not None:
+                self.sink.append((self.subject, self.target, str(e)))
             pytest.fail(f"{self.target.name} could not be loaded: {e}", pytrace=False)
+        if self.sink is not None:
+            self.sink.append((self.subject, self.target, result))
         if result.status == Status.SKIP:
             pytest.skip(result.message)
         if result.status == Status.XFAIL:
@@ -197,13 +212,55 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     engine = _engine(metafunc.config)
     several = engine.options.several
+    sink = metafunc.config.stash.setdefault(_RESULTS, [])
     cells, ids = [], []
     for subject in engine.options.subjects:
         for target, origin in engine.targets(subject):
             for prop in engine.properties(subject):
-                cells.append(Cell(engine, subject, target, origin, prop))
+                cells.append(Cell(engine, subject, target, origin, prop, sink))
                 ids.append((f"{subject.name}-" if several else "") + f"{target.name}-{prop.name}")
     metafunc.parametrize("conformance_cell", cells, ids=ids)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The Markdown summary of the cells that ran (--conformance-summary-md, or GitHub's)."""
+    import os
+
+    config = session.config
+    results = config.stash.get(_RESULTS, [])
+    path = config.getoption("--conformance-summary-md") or os.environ.get("GITHUB_STEP_SUMMARY")
+    if not results or not path or _ENGINE not in config.stash:
+        return
+    from conformance import summary
+    from conformance.engine import ImplResult, RunReport
+    from conformance.environment import environment
+
+    engine = config.stash[_ENGINE]
+    append = not config.getoption("--conformance-summary-md")
+    for subject in engine.options.subjects:
+        impls: dict[str, Any] = {}
+        for subj, target, result in results:
+            if subj.name != subject.name:
+                continue
+            impl = impls.setdefault(target.name, ImplResult(target.name, target.spec, False))
+            if isinstance(result, str):
+                impl.load_error = result
+            elif all(c.property != result.property for c in impl.properties):
+                impl.properties.append(result)
+        if not impls:
+            continue
+        report = RunReport(
+            subject.name,
+            engine.options.profile.name,
+            engine.options.strict,
+            engine.options.x64,
+            environment(engine.options.x64),
+            round(sum(c.seconds for i in impls.values() for c in i.properties), 3),  # the cells' own time
+            list(impls.values()),
+            subject.signature,
+        )
+        summary.write(report.to_json(), path, append=append)
+        append = True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from conformance.causes import causes_of, describe
 from conformance.engine import RunReport
 from conformance.properties import GROUPS, PROPERTIES
 from conformance.verdict import Status, Verdict
@@ -64,9 +65,10 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
                 f"\n[bold red]{escape(impl.name)}[/] ({escape(impl.spec)}): could not be loaded: "
                 f"{escape(impl.load_error)}"
             )
-        for cell in impl.properties:
-            if cell.status in (Status.FAIL, Status.ERROR, Status.XPASS, Status.INCOMPLETE):
-                print_failure(console, impl.name, cell)
+        failing = [c for c in impl.properties if c.status in FAILING]
+        print_causes(console, impl, expected=False)
+        for cell in failing:
+            print_failure(console, impl.name, cell)
     notes: dict[tuple[str, str], list[str]] = {}  # what passing cells say they checked
     for impl in report.implementations:
         for cell in impl.properties:
@@ -77,11 +79,14 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     skipped = [(i.name, c) for i in report.implementations for c in i.properties if c.status == Status.SKIP]
     for name, cell in skipped:
         console.print(f"\n[dim]{escape(name)} / {cell.property}: skipped: {escape(cell.message)}[/]")
-    expected = [(i.name, c) for i in report.implementations for c in i.properties if c.status == Status.XFAIL]
+    expected = [(i, c) for i in report.implementations for c in i.properties if c.status == Status.XFAIL]
     if expected:
         console.print("\n[bold yellow]Expected failures[/] (known non-conformant, the run stays green):")
-        for name, cell in expected:
-            print_failure(console, name, cell, "yellow")
+        for impl in report.implementations:
+            print_causes(console, impl, expected=True)
+            for cell in impl.properties:
+                if cell.status == Status.XFAIL:
+                    print_failure(console, impl.name, cell, "yellow")
     counts = {s: 0 for s in Status}
     for impl in report.implementations:
         for cell in impl.properties:
@@ -105,6 +110,25 @@ def _by_group(props: list[str]) -> dict[str, list[str]]:
     for p in props:
         out[PROPERTIES[p].group if p in PROPERTIES else list(GROUPS)[-1]].append(p)
     return {g: names for g, names in out.items() if names}
+
+
+#: Statuses printed as failures, each with its evidence.
+FAILING = (Status.FAIL, Status.ERROR, Status.XPASS, Status.INCOMPLETE)
+
+
+def print_causes(console: Console, impl: Any, expected: bool) -> None:
+    """One line per cause of ``impl``'s failing properties (expected ones, or the others), when
+    there are several such properties; numbered as in the JSON report's ``causes``."""
+    found = [(n, c) for n, c in enumerate(causes_of(impl), 1) if c.expected == expected and c.properties]
+    count = sum(len(c.properties) for _, c in found)
+    if count < 2:
+        return
+    colour = "yellow" if expected else "red"
+    what = "expected failures" if expected else "failing properties"
+    plural = "cause" if len(found) == 1 else "causes"
+    console.print(f"\n[bold {colour}]{escape(impl.name)}[/]: {count} {what}, {len(found)} {plural}:")
+    for n, cause in found:
+        console.print(f"  {describe(n, cause)}", markup=False)
 
 
 def print_failure(console: Console, impl: str, cell: Any, colour: str = "red") -> None:

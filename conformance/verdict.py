@@ -16,7 +16,8 @@ from enum import StrEnum
 
 REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
 #: report/3: statuses ``incomplete``; examples per edge; load errors keep their place.
-REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "3"
+#: report/4: each implementation's failures grouped by cause (``causes``, see conformance.causes).
+REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "4"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
