@@ -27,6 +27,7 @@ from conformance import properties as props
 from conformance.calls import CallResult
 from conformance.context import Context, PropertyFailure, PropertySkip
 from conformance.subjects import get_subject
+from conformance.tools import goldens
 from impl.registry import get as get_impl
 
 SUBJECT = "vmap_over_batch"
@@ -41,6 +42,7 @@ threefry_here = pytest.mark.skipif(
 CHILD = """
 import sys, numpy as np
 from conformance import golden
+from conformance.tools import goldens
 from conformance.subjects import get_subject
 from impl.registry import get
 subject = sys.argv[2]
@@ -280,7 +282,7 @@ def test_with_x64_flipped_only_seeds_outside_uint32_move(tmp_path: Path) -> None
 def test_a_regeneration_subprocess_reproduces_the_checked_in_group(tmp_path: Path) -> None:
     """The plumbing of ``--regenerate``: env -> group, and the same numbers as the file."""
     other = flipped(golden.current_group(), "threefry")
-    result = golden._run_child(SUBJECT, other)
+    result = goldens._run_child(SUBJECT, other)
     stored = golden.load_goldens(SUBJECT).groups[other.name]
     assert set(result["cases"]) == set(stored)
     for case_id, entry in result["cases"].items():
@@ -302,6 +304,7 @@ def test_a_regeneration_subprocess_reproduces_the_checked_in_group(tmp_path: Pat
 PRNG_CHILD = """
 import sys, numpy as np
 from conformance import golden
+from conformance.tools import goldens
 from conformance.subjects import get_subject
 from impl.registry import get
 outs, matched = {}, {}
@@ -592,14 +595,14 @@ def test_the_property_names_the_prng_cause(
 
 def test_diff_names_the_case_the_group_and_the_leading_values() -> None:
     old = json.loads(golden.golden_path(SUBJECT).read_text())
-    assert golden.diff(old, old) == []
+    assert goldens.diff(old, old) == []
     new = json.loads(json.dumps(old))
     group = "threefry_legacy/x32"
     entry = new["groups"][group]["cases"]["float32_2x3to4_seed2147483647"]
     entry["sha256"] = "0" * 64
     entry["leading"] = [1.5, 2.5, 3.5, 4.5]
     del new["cases"]["float32_1x1to1_seed0"]
-    lines = golden.diff(old, new)
+    lines = goldens.diff(old, new)
     assert any(
         line.startswith(f"~ {group} float32_2x3to4_seed2147483647: sha256 ")
         and "-> 000000000000" in line
@@ -607,27 +610,27 @@ def test_diff_names_the_case_the_group_and_the_leading_values() -> None:
         for line in lines
     ), lines
     assert "- case float32_1x1to1_seed0" in lines
-    assert golden.diff(None, new)[0].startswith("new golden file")
+    assert goldens.diff(None, new)[0].startswith("new golden file")
 
 
 def test_check_exits_1_when_regenerating_would_change_something(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     content = json.loads(golden.golden_path(SUBJECT).read_text())
-    golden.write(content, golden.golden_path(SUBJECT, tmp_path))
+    goldens.write(content, golden.golden_path(SUBJECT, tmp_path))
     fresh = json.loads(json.dumps(content))
-    monkeypatch.setattr(golden, "generate", lambda subject: fresh)
+    monkeypatch.setattr(goldens, "generate", lambda subject: fresh)
     argv = ["--check", "--subject", SUBJECT, "--dir", str(tmp_path)]
-    assert golden.main(argv) == 0
+    assert goldens.main(argv) == 0
     assert "no change" in capsys.readouterr().out
     fresh["groups"]["threefry_partitionable/x64"]["cases"]["float16_5x129to2_seed2147483647"]["sha256"] = (
         "f" * 64
     )
-    assert golden.main(argv) == 1
+    assert goldens.main(argv) == 1
     out = capsys.readouterr().out
     assert "1 change(s)" in out and "float16_5x129to2_seed2147483647" in out
     before = golden.golden_path(SUBJECT, tmp_path).read_text()
-    assert golden.main(["--regenerate", "--subject", SUBJECT, "--dir", str(tmp_path)]) == 0
+    assert goldens.main(["--regenerate", "--subject", SUBJECT, "--dir", str(tmp_path)]) == 0
     assert "wrote" in capsys.readouterr().out
     after = golden.golden_path(SUBJECT, tmp_path).read_text()
     assert after != before and json.loads(after) == fresh
