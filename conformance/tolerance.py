@@ -24,6 +24,11 @@ Two correct results differ by at most the sum of their bounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
 import jax
 import ml_dtypes
 import numpy as np
@@ -122,3 +127,157 @@ def affine_bound(
     # 4 ulps of float64 for computing M itself and the comparison.
     relative *= 1 + 4 * UNIT_ROUNDOFF["float64"]
     return relative * magnitude + flushable + (n_terms + 1) * TINY[compute_dtype]
+
+
+# --------------------------------------------------------------------------- comparing against a bound
+
+
+@dataclass(frozen=True)
+class Closeness:
+    """How an output compares with a value and an elementwise allowed error (:func:`compare`).
+
+    ``ratio`` is ``|got - want| / allowed`` elementwise: 0 where both the error and the
+    allowance are 0, ``inf`` where the error is positive and the allowance 0, or the
+    error is NaN (NaN never passes). The output is within the bound when ``max_ratio <= 1``.
+    """
+
+    #: the largest elementwise error-to-allowed ratio (0.0 for an empty output)
+    max_ratio: float
+    #: the flat index of the largest ratio (the first of equal ones), None for an empty output
+    worst: int | None
+    #: the flat index of the first element outside the bound, None when every one is within it
+    first_mismatch: int | None
+    #: elements outside the bound
+    mismatches: int
+    #: elements compared
+    size: int
+
+    @property
+    def within(self) -> bool:
+        return self.mismatches == 0
+
+
+def ratios(got: np.ndarray, want: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Elementwise ``|got - want| / allowed`` in float64 (see :class:`Closeness` for 0, inf, NaN)."""
+    err = np.abs(np.asarray(got).astype(np.float64) - np.asarray(want, dtype=np.float64))
+    allowed = np.broadcast_to(np.asarray(allowed, dtype=np.float64), err.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = err / allowed
+    out = np.where(err == 0, 0.0, out)  # 0/0: no error, nothing allowed
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def compare(got: np.ndarray, want: np.ndarray, allowed: np.ndarray) -> Closeness:
+    """Elementwise ``|got - want| <= allowed`` (NaN never passes), as data: nothing is raised.
+
+    The pure comparison behind :func:`assert_close`: the largest error-to-allowed ratio and
+    where it is, and the first element outside the bound.
+    """
+    err = np.abs(np.asarray(got).astype(np.float64) - np.asarray(want, dtype=np.float64))
+    bad = ~(err <= allowed)
+    size = int(err.size)
+    if size == 0:
+        return Closeness(0.0, None, None, 0, 0)
+    r = ratios(got, want, allowed).reshape(-1)
+    worst = int(np.argmax(r))
+    flat_bad = bad.reshape(-1)
+    n_bad = int(flat_bad.sum())
+    first = int(np.argmax(flat_bad)) if n_bad else None
+    return Closeness(float(r[worst]), worst, first, n_bad, size)
+
+
+@dataclass
+class Observation:
+    """One comparison seen by a :class:`Probe`: its largest ratio, and where it was."""
+
+    ratio: float
+    index: int | None
+    what: str
+    location: str
+
+
+class Probe:
+    """Collects what :func:`assert_close` compares while it is the active probe (:func:`probing`).
+
+    The runner opens one around each example of a property, so that the example's largest
+    error-to-allowed ratio can be recorded (its *headroom*) without the properties knowing.
+    """
+
+    def __init__(self) -> None:
+        self.worst: Observation | None = None
+        self.comparisons = 0
+        self.elements = 0
+
+    def observe(self, closeness: Closeness, what: str, locate: Callable[[int], str] | None = None) -> None:
+        self.comparisons += 1
+        self.elements += closeness.size
+        if closeness.worst is None:
+            return
+        if self.worst is None or closeness.max_ratio > self.worst.ratio:
+            where = f"index {closeness.worst}"
+            if locate is not None:
+                where += f" ({locate(closeness.worst)})"
+            self.worst = Observation(closeness.max_ratio, closeness.worst, what, where)
+
+
+_PROBE: ContextVar[Probe | None] = ContextVar("conformance_tolerance_probe", default=None)
+
+
+@contextmanager
+def probing() -> Iterator[Probe]:
+    """Make a new :class:`Probe` the active one (in this thread) for the ``with`` block."""
+    probe = Probe()
+    token = _PROBE.set(probe)
+    try:
+        yield probe
+    finally:
+        _PROBE.reset(token)
+
+
+def observe(closeness: Closeness, what: str, locate: Callable[[int], str] | None = None) -> None:
+    """Tell the active :class:`Probe`, if any, about a comparison made without :func:`assert_close`."""
+    probe = _PROBE.get()
+    if probe is not None:
+        probe.observe(closeness, what, locate)
+
+
+def assert_close(
+    got: np.ndarray,
+    want: np.ndarray,
+    allowed: np.ndarray,
+    what: str,
+    locate: Callable[[int], str] | None = None,
+    record: bool = True,
+) -> Closeness:
+    """Elementwise ``|got - want| <= allowed`` (NaN never passes), with the first mismatch reported.
+
+    Raises :class:`~conformance.context.PropertyFailure` (details: ``index``, ``got``,
+    ``expected``, ``allowed``, ``mismatches``); returns the :class:`Closeness` otherwise.
+    ``record``: tell the active :class:`Probe` (pass False for a comparison that is not
+    about the implementation under test, such as vetting a reference).
+    """
+    closeness = compare(got, want, allowed)
+    if record:
+        observe(closeness, what, locate)
+    if closeness.within:
+        return closeness
+    # Here, not at the top: conformance.context imports the subjects, which import this module.
+    from conformance.context import PropertyFailure
+
+    i = closeness.first_mismatch
+    assert i is not None
+    got_i, want_i = float(np.asarray(got).reshape(-1)[i]), float(np.asarray(want).reshape(-1)[i])
+    allowed_i = float(np.broadcast_to(allowed, np.shape(got)).reshape(-1)[i])
+    err_i = abs(float(np.float64(got_i) - np.float64(want_i)))
+    where = f"index {i}" + (f" ({locate(i)})" if locate else "")
+    ratio = err_i / allowed_i if allowed_i > 0 else float("inf")
+    raise PropertyFailure(
+        f"{what}: {closeness.mismatches} of {closeness.size} elements differ by more than allowed; first at "
+        f"{where}: got {got_i!r}, expected {want_i!r} +- {allowed_i:.3g} "
+        f"(error {err_i:.3g} = {ratio:.3g} x allowed)",
+        index=i,
+        got=got_i,
+        expected=want_i,
+        allowed=allowed_i,
+        mismatches=closeness.mismatches,
+    )
