@@ -61,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
             "(default $CONFORMANCE_COMPILE_CACHE or ~/.cache/nnx-conformance/jax; 'off' disables it)",
         )
         p.add_argument(
+            "--tolerance",
+            default=None,
+            metavar="MODEL",
+            help="the error bound numeric properties enforce: rigorous (default: worst case, never accuses a "
+            "correct implementation) or probabilistic (Higham and Mary: about 10*sqrt(n)*u instead of n*u; "
+            "see the README)",
+        )
+        p.add_argument(
             "--isolation",
             choices=("process", "none"),
             default="process",
@@ -150,7 +158,7 @@ def _usage_error(message: str) -> int:
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:
     """The options check and replay share, as EngineOptions.build takes them."""
-    keys = ("subject", "strict", "x64", "timeout", "load_timeout", "isolation", "compile_cache")
+    keys = ("subject", "strict", "x64", "timeout", "load_timeout", "isolation", "compile_cache", "tolerance")
     return {"groups": args.group, **{k: getattr(args, k) for k in keys}}
 
 

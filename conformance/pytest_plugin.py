@@ -98,6 +98,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="JAX's persistent compilation cache folder, or 'off'",
     )
     group.addoption(
+        "--conformance-tolerance",
+        default=None,
+        metavar="MODEL",
+        help="rigorous (default) or probabilistic: the error bound numeric properties enforce",
+    )
+    group.addoption(
         "--conformance-jobs",
         type=int,
         default=None,
@@ -126,6 +132,7 @@ def _build(config: pytest.Config) -> Any:
             jobs=opt("--conformance-jobs"),
             corpus_dir=opt("--conformance-corpus"),
             expect=opt("--conformance-expect"),
+            tolerance=opt("--conformance-tolerance"),
             spell=spell,
         )
         return Engine(options)

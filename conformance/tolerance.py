@@ -108,22 +108,57 @@ def gamma(n: int, u: float) -> float:
     return n * u / (1 - n * u)
 
 
+#: The tolerance models ``--tolerance`` chooses from; the first is the default.
+TOLERANCES = ("rigorous", "probabilistic")
+#: lambda of the probabilistic model: each term's accumulated rounding stays within
+#: ``gamma~_n(lambda)`` except with probability ``2 exp(-lambda**2 (1-u)**2 / 2)``, about
+#: 3.9e-22 for lambda = 10 (the README's "A probabilistic tolerance" derives the choice).
+LAMBDA = 10.0
+
+
+def probabilistic_gamma(n: int, u: float, lam: float = LAMBDA) -> float:
+    """Higham and Mary's ``gamma~_n(lambda) = exp(lambda sqrt(n) u + n u**2 / (1 - u)) - 1``
+    (about ``lambda sqrt(n) u``): the relative error of a product of ``n`` factors ``1 + delta``
+    with independent mean-zero ``|delta| <= u``, exceeded with probability at most
+    :func:`term_failure_probability`."""
+    return float(np.expm1(lam * np.sqrt(n) * u + n * u * u / (1 - u)))
+
+
+def term_failure_probability(u: float, lam: float = LAMBDA) -> float:
+    """``1 - P(lambda) = 2 exp(-lambda**2 (1 - u)**2 / 2)``: the chance one term's accumulated
+    rounding exceeds ``gamma~_n(lambda)`` under the probabilistic model (any ``n``)."""
+    return float(2 * np.exp(-(lam**2) * (1 - u) ** 2 / 2))
+
+
+def accumulation_gamma(n: int, u: float, model: str = "rigorous", lam: float = LAMBDA) -> float:
+    """The relative error allowed for ``n`` accumulated roundings: ``gamma_n`` (rigorous), or the
+    smaller of ``gamma_n`` and ``gamma~_n(lambda)`` (probabilistic: the rigorous bound always holds)."""
+    if model == "rigorous":
+        return gamma(n, u)
+    if model != "probabilistic":
+        raise ValueError(f"unknown tolerance {model!r}; known: {', '.join(TOLERANCES)}")
+    rigorous = gamma(n, u) if n * u < 1 else float("inf")
+    return min(rigorous, probabilistic_gamma(n, u, lam))
+
+
 def affine_bound(
     magnitude: np.ndarray,
     flushable: np.ndarray,
     n_terms: int,
     compute_dtype: str,
     backend: str | None = None,
+    model: str = "rigorous",
 ) -> np.ndarray:
     """Elementwise bound for an affine map with ``n_terms`` terms per output (see module doc).
 
     ``magnitude`` is ``M = |x| @ |W| + |b|`` and ``flushable`` the part of it from
-    subnormal inputs, both in float64.
+    subnormal inputs, both in float64. ``model`` "probabilistic" replaces ``gamma_n`` by
+    :func:`accumulation_gamma`'s; the input rounding, flush-to-zero and underflow terms stay.
     """
     u = UNIT_ROUNDOFF[compute_dtype]
     rounding = matmul_input_rounding(compute_dtype, backend)
     v = UNIT_ROUNDOFF[rounding] if rounding else 0.0
-    relative = (1 + v) ** 2 * (1 + gamma(n_terms, u)) - 1
+    relative = (1 + v) ** 2 * (1 + accumulation_gamma(n_terms, u, model)) - 1
     # 4 ulps of float64 for computing M itself and the comparison.
     relative *= 1 + 4 * UNIT_ROUNDOFF["float64"]
     return relative * magnitude + flushable + (n_terms + 1) * TINY[compute_dtype]
@@ -204,20 +239,36 @@ class Probe:
     """
 
     def __init__(self) -> None:
+        #: the largest ratio to the allowed error, and where
         self.worst: Observation | None = None
+        #: the largest ratio to the probabilistic model's allowance, where one was given
+        self.typical: Observation | None = None
         self.comparisons = 0
         self.elements = 0
 
-    def observe(self, closeness: Closeness, what: str, locate: Callable[[int], str] | None = None) -> None:
+    def observe(
+        self,
+        closeness: Closeness,
+        what: str,
+        locate: Callable[[int], str] | None = None,
+        typical: Closeness | None = None,
+    ) -> None:
         self.comparisons += 1
         self.elements += closeness.size
-        if closeness.worst is None:
-            return
-        if self.worst is None or closeness.max_ratio > self.worst.ratio:
-            where = f"index {closeness.worst}"
-            if locate is not None:
-                where += f" ({locate(closeness.worst)})"
-            self.worst = Observation(closeness.max_ratio, closeness.worst, what, where)
+        self.worst = _larger(self.worst, closeness, what, locate)
+        if typical is not None:
+            self.typical = _larger(self.typical, typical, what, locate)
+
+
+def _larger(
+    known: Observation | None, closeness: Closeness, what: str, locate: Callable[[int], str] | None
+) -> Observation | None:
+    if closeness.worst is None or (known is not None and closeness.max_ratio <= known.ratio):
+        return known
+    where = f"index {closeness.worst}"
+    if locate is not None:
+        where += f" ({locate(closeness.worst)})"
+    return Observation(closeness.max_ratio, closeness.worst, what, where)
 
 
 _PROBE: ContextVar[Probe | None] = ContextVar("conformance_tolerance_probe", default=None)
@@ -234,11 +285,16 @@ def probing() -> Iterator[Probe]:
         _PROBE.reset(token)
 
 
-def observe(closeness: Closeness, what: str, locate: Callable[[int], str] | None = None) -> None:
+def observe(
+    closeness: Closeness,
+    what: str,
+    locate: Callable[[int], str] | None = None,
+    typical: Closeness | None = None,
+) -> None:
     """Tell the active :class:`Probe`, if any, about a comparison made without :func:`assert_close`."""
     probe = _PROBE.get()
     if probe is not None:
-        probe.observe(closeness, what, locate)
+        probe.observe(closeness, what, locate, typical)
 
 
 def assert_close(
@@ -248,17 +304,20 @@ def assert_close(
     what: str,
     locate: Callable[[int], str] | None = None,
     record: bool = True,
+    typical: np.ndarray | None = None,
 ) -> Closeness:
     """Elementwise ``|got - want| <= allowed`` (NaN never passes), with the first mismatch reported.
 
     Raises :class:`~conformance.context.PropertyFailure` (details: ``index``, ``got``,
     ``expected``, ``allowed``, ``mismatches``); returns the :class:`Closeness` otherwise.
     ``record``: tell the active :class:`Probe` (pass False for a comparison that is not
-    about the implementation under test, such as vetting a reference).
+    about the implementation under test, such as vetting a reference). ``typical``: the
+    allowance under the probabilistic model (never above ``allowed``), for the probe only:
+    a pass beyond it is within the bound but past what correct arithmetic plausibly reaches.
     """
     closeness = compare(got, want, allowed)
-    if record:
-        observe(closeness, what, locate)
+    if record and _PROBE.get() is not None:
+        observe(closeness, what, locate, None if typical is None else compare(got, want, typical))
     if closeness.within:
         return closeness
     # Here, not at the top: conformance.context imports the subjects, which import this module.

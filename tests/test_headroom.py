@@ -4,12 +4,24 @@ tolerance (``--tolerance probabilistic``)."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
+from hypothesis import strategies as st
+from rich.console import Console
 
 from conformance import tolerance
-from conformance.context import PropertyFailure
-from conformance.tolerance import Closeness, assert_close, compare, probing, ratios
+from conformance.context import Context, PropertyFailure, SharedCache
+from conformance.engine import Engine, EngineOptions, ImplResult, RunReport
+from conformance.headroom import Headroom, share
+from conformance.profiles import get_profile
+from conformance.properties import Property
+from conformance.report import print_report
+from conformance.runner import CellResult, run_cell
+from conformance.subjects import VMAP_OVER_BATCH
+from conformance.tolerance import Closeness, Probe, assert_close, compare, probing, ratios
+from conformance.verdict import Status
 
 # --------------------------------------------------------------------------- compare, assert_close
 
@@ -70,3 +82,133 @@ def test_a_probe_keeps_the_worst_comparison_of_its_block_and_only_recorded_ones(
     # outside a probe nothing is kept, and nothing fails for it
     assert_close(np.zeros(4), want, allowed, "unobserved")
     assert tolerance._PROBE.get() is None
+
+
+# --------------------------------------------------------------------------- recorded by the runner
+
+
+def _ratio_property(ctx: Context, case: dict) -> None:
+    """Compares an output whose error is k/100 of its allowance (the probabilistic one: half)."""
+    got = np.array([0.0, case["k"] / 100.0])
+    assert_close(
+        got, np.zeros(2), np.ones(2), "made-up output", lambda i: f"element {i}", typical=np.full(2, 0.5)
+    )
+
+
+def _failing_property(ctx: Context, case: dict) -> None:
+    """Fails once the error passes the allowance."""
+    assert_close(np.array([case["k"] / 10.0]), np.zeros(1), np.ones(1), "made-up output")
+
+
+def _no_numbers(ctx: Context, case: dict) -> None:
+    """Compares nothing."""
+
+
+def _cell(check, values: st.SearchStrategy[int]) -> CellResult:  # type: ignore[no-untyped-def]
+    cases = st.fixed_dictionaries({"k": values})
+    # a name per strategy: the runner builds each property's strategy once per name
+    prop = Property(f"{check.__name__}_{id(values)}", check, lambda subject, config: cases)
+    options = EngineOptions(subjects=(VMAP_OVER_BATCH,), profile=get_profile("ci"), isolation="trusted")
+    with Engine(options) as engine:
+        panel = engine.panel(VMAP_OVER_BATCH)
+        ctx = Context(VMAP_OVER_BATCH, panel["nnx_vmap"], {}, cache=SharedCache())
+        return run_cell(ctx, prop, options.profile, {"subject": "vmap_over_batch", "impl": "nnx_vmap"})
+
+
+def test_the_runner_records_each_examples_largest_ratio_and_where_the_largest_was() -> None:
+    cell = _cell(_ratio_property, st.sampled_from([3, 10, 40]))
+    assert cell.status == Status.PASS
+    h = cell.headroom
+    assert h is not None and h["examples"] == cell.examples
+    assert h["max"] == pytest.approx(0.40) and h["median"] in (0.03, 0.10, 0.40)
+    assert h["where"]["element"] == "index 1 (element 1)"
+    assert h["where"]["example"] == {"k": "40"}
+    assert h["where"]["comparison"] == "made-up output"
+    # the probabilistic allowance is half: 40% of the bound is 80% of it, no warning
+    assert h["probabilistic"]["max"] == pytest.approx(0.80) and h["warning"] is None
+    assert h["elements"] == 2 * cell.examples and h["comparisons"] == cell.examples
+
+
+def test_a_pass_beyond_the_probabilistic_bound_gets_a_warning_not_a_failure() -> None:
+    cell = _cell(_ratio_property, st.sampled_from([3, 90]))
+    assert cell.status == Status.PASS
+    h = cell.headroom
+    assert h["max"] == pytest.approx(0.90) and h["probabilistic"]["max"] == pytest.approx(1.8)
+    assert (
+        h["warning"] and "beyond the probabilistic bound (1.8x it, 90% of the rigorous bound" in h["warning"]
+    )
+
+
+def test_a_failing_cell_records_the_failing_ratio_and_no_warning() -> None:
+    cell = _cell(_failing_property, st.integers(0, 40))
+    assert cell.status == Status.FAIL
+    assert cell.headroom["max"] > 1 and cell.headroom["warning"] is None
+
+
+def test_a_property_that_compares_no_numbers_has_no_headroom() -> None:
+    assert _cell(_no_numbers, st.integers(0, 9)).headroom is None
+
+
+def test_quantiles_and_infinite_ratios_are_written_as_json_can_read_them() -> None:
+    h = Headroom()
+    for r in [0.1, 0.2, 0.3, 0.4, np.inf]:
+        probe = Probe()
+        probe.observe(compare(np.array([r]), np.zeros(1), np.ones(1)), "x")
+        h.add(probe, lambda: {"case": "c"})
+    out = h.record(passed=False)
+    assert out["max"] == "inf" and out["median"] == 0.3 and out["p99"] == "inf"
+    assert json.loads(json.dumps(out)) == out
+    assert [share(x) for x in (0.0063, 0.00001, 0.62, 3.4, "inf", None)] == [
+        "0.63%",
+        "<0.01%",
+        "62%",
+        "3.4x",
+        "inf",
+        "-",
+    ]
+
+
+# --------------------------------------------------------------------------- in the report
+
+
+def _report(headroom: dict | None, tolerance: str = "rigorous") -> RunReport:
+    cells = [
+        CellResult("agrees_with_oracle", "claim", Status.PASS, examples=3, headroom=headroom),
+        CellResult("seed_determinism", "claim", Status.PASS, examples=3),
+    ]
+    impl = ImplResult("mine", "mine.py:f", False, cells)
+    return RunReport("vmap_over_batch", "ci", False, False, {}, 1.0, [impl], "sig", tolerance)
+
+
+def _printed(report: RunReport) -> str:
+    console = Console(record=True, width=200, highlight=False)
+    print_report(report, console)
+    return console.export_text()
+
+
+def test_the_table_shows_the_largest_share_beside_pass_and_the_warning_below() -> None:
+    record = {"max": 0.0063, "median": 0.001, "p99": 0.005, "examples": 3, "where": None, "warning": None}
+    text = _printed(_report(record))
+    assert "pass 0.63%" in text and "'!': a pass beyond the probabilistic bound" in text
+    assert "warning" not in text
+    warned = {**record, "max": 0.7, "warning": "passed, but beyond the probabilistic bound (3x it)"}
+    warned["where"] = {"example": {"x_batch": "float32[3, 4096]"}, "element": "index 0", "comparison": "c"}
+    text = _printed(_report(warned))
+    assert "pass 70%!" in text
+    assert "warning: mine / agrees_with_oracle: passed, but beyond the probabilistic bound (3x it)" in text
+    assert "largest in the example x_batch = float32[3, 4096]" in text
+    plain = _printed(_report(None))
+    assert "pass 0.63%" not in plain and "beside a status" not in plain
+
+
+def test_the_json_report_carries_the_headroom_and_the_tolerance() -> None:
+    record = {"max": 0.5, "median": 0.1, "p99": 0.4, "examples": 3, "where": None, "warning": None}
+    doc = json.loads(json.dumps(_report(record, "probabilistic").to_json()))
+    assert doc["tolerance"] == {"model": "probabilistic", "lambda": tolerance.LAMBDA}
+    cells = {c["property"]: c for c in doc["implementations"][0]["properties"]}
+    assert cells["agrees_with_oracle"]["headroom"] == record
+    assert cells["seed_determinism"]["headroom"] is None
+    assert json.loads(json.dumps(_report(None).to_json()))["tolerance"] == {
+        "model": "rigorous",
+        "lambda": None,
+    }
