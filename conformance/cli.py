@@ -144,10 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
-    from conformance.tools import bench, pin
+    from conformance.tools import bench, pin, plot
 
     bench.add_parser(sub)
     pin.add_parser(sub)
+    plot.add_parser(sub)
     return parser
 
 
@@ -317,7 +318,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from conformance.tools import bench, pin
+    from conformance.tools import bench, pin, plot
 
     handler = {
         "check": cmd_check,
@@ -326,5 +327,6 @@ def main(argv: list[str] | None = None) -> int:
         "subjects": cmd_subjects,
         "bench": bench.cmd_bench,
         "pin": pin.cmd_pin,
+        "plot": plot.cmd_plot,
     }[args.command]
     return handler(args)
