@@ -5,6 +5,7 @@ tolerance (``--tolerance probabilistic``)."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,12 +18,12 @@ from conformance.context import Context, PropertyFailure, SharedCache
 from conformance.engine import Engine, EngineOptions, ImplResult, RunReport
 from conformance.headroom import Headroom, share
 from conformance.profiles import get_profile
-from conformance.properties import Property
+from conformance.properties import PROPERTIES, Property
 from conformance.report import print_report
 from conformance.runner import CellResult, run_cell
 from conformance.subjects import VMAP_OVER_BATCH
 from conformance.tolerance import Closeness, Probe, assert_close, compare, probing, ratios
-from conformance.verdict import Status
+from conformance.verdict import ReplayCommand, Status
 
 # --------------------------------------------------------------------------- compare, assert_close
 
@@ -281,3 +282,149 @@ def test_plot_rejects_a_bad_report_in_one_line(
         "no headroom": "no headroom to plot",
     }
     assert expected[problem] in err[0] and not out.exists()
+
+
+# --------------------------------------------------------------------------- the probabilistic tolerance
+
+U32, U16 = 2.0**-24, 2.0**-11
+
+
+def test_the_probabilistic_gamma_is_higham_and_marys() -> None:
+    for n in (1, 100, 4097, 10**6):
+        lam_sqrt_n_u = tolerance.LAMBDA * np.sqrt(n) * U32
+        expected = np.expm1(lam_sqrt_n_u + n * U32 * U32 / (1 - U32))
+        assert tolerance.probabilistic_gamma(n, U32) == pytest.approx(expected, rel=1e-12)
+        assert tolerance.probabilistic_gamma(n, U32) == pytest.approx(lam_sqrt_n_u, rel=1e-3)
+    # the chance one term breaks it: 2 exp(-lambda^2 (1-u)^2 / 2), about 3.9e-22 for lambda = 10
+    assert tolerance.term_failure_probability(U32) == pytest.approx(2 * np.exp(-50 * (1 - U32) ** 2))
+    assert 3.8e-22 < tolerance.term_failure_probability(U32) < 3.9e-22
+
+
+def test_the_probabilistic_model_takes_the_smaller_gamma_so_it_is_never_looser() -> None:
+    for n in (1, 2, 50, 99):  # lambda sqrt(n) >= n: the worst case is the smaller
+        assert tolerance.accumulation_gamma(n, U32, "probabilistic") == tolerance.gamma(n, U32)
+    for n, share_ in ((1024, 10 / 32), (4097, 10 / 64.0)):
+        ratio = tolerance.accumulation_gamma(n, U32, "probabilistic") / tolerance.gamma(n, U32)
+        assert ratio == pytest.approx(share_, rel=0.01)
+    # past n u = 1 the rigorous gamma is undefined; the probabilistic one still is
+    assert tolerance.accumulation_gamma(2**25, U32, "probabilistic") < 1
+    with pytest.raises(ValueError, match="unknown tolerance 'loose'"):
+        tolerance.accumulation_gamma(3, U32, "loose")
+
+
+def test_the_probabilistic_bound_keeps_the_flush_and_underflow_terms() -> None:
+    magnitude = np.array([0.0, 1.0, 1e3])
+    flushable = np.array([1e-39, 0.0, 0.0])
+    rigorous = tolerance.affine_bound(magnitude, flushable, 4097, "float32", "cpu")
+    probable = tolerance.affine_bound(magnitude, flushable, 4097, "float32", "cpu", model="probabilistic")
+    assert probable[0] == rigorous[0] == 1e-39 + 4098 * tolerance.TINY["float32"]
+    assert np.all(probable[1:] < 0.2 * rigorous[1:])
+
+
+def _low_precision_case(d_in: int) -> dict:
+    """Four rows of float16 input (exact in float16), two non-zero entries each: the kernel's rounding
+    to float16 is then a coherent error of up to 2**-11 of M, where correct float32 sums have a few u."""
+    from strategies import KindedArray
+
+    rng = np.random.default_rng(0)
+    x = np.zeros((4, d_in), np.float16)
+    for row in x:
+        row[rng.choice(d_in, 2, replace=False)] = rng.standard_normal(2)
+    return {"args": {"seed": 0, "x_batch": KindedArray(x, "numpy", "two non-zero"), "features": 16}}
+
+
+def test_a_float16_matmul_passes_the_rigorous_bound_at_large_d_in_and_fails_the_probabilistic_one() -> None:
+    """At D_in = 16384 the rigorous bound (about 2 * 2**-11 M) covers a float16 kernel's rounding
+    (2**-11 M at most); the probabilistic one (about 10 * 128 * 2**-24 M) does not, while the
+    reference float32 built-in stays far below it."""
+    from impl.nnx_vmap import vmap_over_batch
+    from tests.zoo.low_precision import float16_matmul
+
+    case = _low_precision_case(16384)
+    args = case["args"]
+    expected = VMAP_OVER_BATCH.expected(args, False)
+    x = args["x_batch"].values
+    low = np.asarray(float16_matmul(0, x, 16))
+    rigorous = compare(low, expected.value, expected.bound)
+    probable = compare(low, expected.value, expected.probable)
+    assert rigorous.within and 0.05 < rigorous.max_ratio <= 0.55, rigorous
+    assert not probable.within and probable.max_ratio > 2, probable
+    correct = np.asarray(vmap_over_batch(0, x, 16))
+    assert compare(correct, expected.value, expected.probable).max_ratio < 0.01
+    # at D_in = 4096 the rigorous bound catches it too (the README's "rejects below 8191")
+    small = _low_precision_case(4096)["args"]
+    small_expected = VMAP_OVER_BATCH.expected(small, False)
+    low = np.asarray(float16_matmul(0, small["x_batch"].values, 16))
+    assert not compare(low, small_expected.value, small_expected.bound).within
+
+
+def test_correct_float32_computations_stay_far_below_the_probabilistic_bound() -> None:
+    """Every correct way of computing x @ W + b in float32 (tests/test_tolerance.py), on ordinary, wide
+    and large values with mixed or one-signed terms, at D_in up to 4096: measured at most 0.67 of the
+    probabilistic bound (at D_in <= 3, where it is the rigorous one) and 0.17 above D_in = 128."""
+    from conformance.oracle import accurate_affine
+    from tests.test_tolerance import F32, correct_float32_results, make_x
+
+    rng = np.random.default_rng(1)
+    worst = {}
+    for d_in in (1, 3, 129, 1024, 4096):
+        for family in ("ordinary", "wide", "large"):
+            for signs in ("mixed", "positive"):
+                x = make_x(rng, (8, d_in), F32, family, signs)
+                kernel = (rng.standard_normal((d_in, 8)) / np.sqrt(d_in)).astype(np.float32)
+                kernel = np.abs(kernel) if signs == "positive" else kernel
+                bias = (rng.standard_normal(8) * 0.1).astype(np.float32)
+                r = accurate_affine(x, kernel, bias, tolerance.TINY["float32"])
+                bound = tolerance.affine_bound(
+                    r.magnitude, r.flushable, d_in + 1, "float32", "cpu", "probabilistic"
+                )
+                for got in correct_float32_results(x, kernel, bias).values():
+                    ratio = compare(got, r.value, bound + r.error).max_ratio
+                    worst[d_in] = max(worst.get(d_in, 0.0), ratio)
+    assert max(worst.values()) < 0.8, worst
+    assert max(worst[d] for d in (129, 1024, 4096)) < 0.25, worst
+
+
+def test_the_tolerance_is_an_engine_option_the_context_applies_and_the_replay_repeats() -> None:
+    assert EngineOptions.build().tolerance == "rigorous"
+    assert EngineOptions.build(tolerance="probabilistic").tolerance == "probabilistic"
+    args = _low_precision_case(8)["args"]
+    expected = VMAP_OVER_BATCH.expected(args, False)
+    rigorous = Context(VMAP_OVER_BATCH, None, {}, cache=SharedCache())  # type: ignore[arg-type]
+    probabilistic = Context(VMAP_OVER_BATCH, None, {}, cache=rigorous.cache, tolerance="probabilistic")  # type: ignore[arg-type]
+    assert rigorous.tolerated(expected) is expected
+    assert probabilistic.tolerated(expected).bound is expected.probable
+    assert np.array_equal(probabilistic.expected(args).bound, expected.probable)
+    assert np.array_equal(rigorous.expected(args).bound, expected.bound)  # one cache, both bounds
+    command = ReplayCommand(
+        "vmap_over_batch", "x.py:f", "agrees_with_oracle", "{}", tolerance="probabilistic"
+    )
+    assert "--tolerance probabilistic" in str(command)
+    assert ReplayCommand.parse(str(command)) == command
+    assert "--tolerance" not in str(ReplayCommand("vmap_over_batch", "x.py:f", "agrees_with_oracle", "{}"))
+
+
+@pytest.mark.slow
+def test_a_real_run_passes_the_float16_matmul_with_a_warning_and_fails_it_under_probabilistic() -> None:
+    """Through a worker process: agrees_with_oracle on the pinned D_in = 16384 case, then two more
+    examples of that shape; rigorous: pass, with a headroom warning; probabilistic: fail."""
+    from conformance.executors import Target
+    from strategies import ShapePool
+
+    case = _low_precision_case(16384)
+    pool = ShapePool(batch=(4,), d_in=(16384,), features=(16,))
+    profile = replace(get_profile("ci"), max_examples=2, edge_examples=0, pool=pool)
+    spec = "tests.zoo.low_precision:float16_matmul"
+    cells = {}
+    for model in ("rigorous", "probabilistic"):
+        options = EngineOptions(subjects=(VMAP_OVER_BATCH,), profile=profile, specs=(spec,), tolerance=model)
+        with Engine(options) as engine:
+            ctx = engine.context(VMAP_OVER_BATCH, Target("low", spec, "vmap_over_batch"))
+            prefix = engine.replay_prefix(VMAP_OVER_BATCH, spec)
+            cells[model] = run_cell(ctx, PROPERTIES["agrees_with_oracle"], profile, prefix, [case])
+    passed, failed = cells["rigorous"], cells["probabilistic"]
+    assert passed.status == Status.PASS, passed.message
+    assert passed.headroom["max"] < 0.6 and passed.headroom["probabilistic"]["max"] > 2
+    assert "beyond the probabilistic bound" in passed.headroom["warning"]
+    assert failed.status == Status.FAIL and "disagrees with the float64 oracle" in failed.message
+    assert "--tolerance probabilistic" in failed.replay and failed.headroom["warning"] is None
