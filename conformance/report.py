@@ -61,8 +61,8 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     console.print(table)
     if any(c.headroom for i in report.implementations for c in i.properties):
         console.print(
-            "[dim]beside a status: the largest error seen, as a share of the allowed error (the bound; "
-            "'x': past it); '!': a pass beyond the probabilistic bound (JSON: headroom)[/]"
+            "[dim]beside pass: the largest error seen, as a share of the allowed error (the bound); "
+            "'!': beyond the probabilistic bound (JSON: headroom)[/]"
         )
     for impl in report.implementations:
         if impl.load_error:
@@ -116,9 +116,10 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
 
 
 def _mark(cell: Any) -> str:
-    """The cell's status, with its headroom beside it when it compared numbers: ``pass 0.63%``."""
+    """The cell's status, with its headroom beside it when it passed comparing numbers: ``pass 0.63%``
+    (a failure's message says how far past the bound it went)."""
     mark = MARKS[cell.status]
-    if not cell.headroom:
+    if not cell.headroom or cell.status not in (Status.PASS, Status.XPASS):
         return mark
     text = share(cell.headroom.get("max"))
     if cell.headroom.get("warning"):

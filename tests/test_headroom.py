@@ -191,7 +191,7 @@ def _printed(report: RunReport) -> str:
 def test_the_table_shows_the_largest_share_beside_pass_and_the_warning_below() -> None:
     record = {"max": 0.0063, "median": 0.001, "p99": 0.005, "examples": 3, "where": None, "warning": None}
     text = _printed(_report(record))
-    assert "pass 0.63%" in text and "'!': a pass beyond the probabilistic bound" in text
+    assert "pass 0.63%" in text and "'!': beyond the probabilistic bound" in text
     assert "warning" not in text
     warned = {**record, "max": 0.7, "warning": "passed, but beyond the probabilistic bound (3x it)"}
     warned["where"] = {"example": {"x_batch": "float32[3, 4096]"}, "element": "index 0", "comparison": "c"}
@@ -200,7 +200,10 @@ def test_the_table_shows_the_largest_share_beside_pass_and_the_warning_below() -
     assert "warning: mine / agrees_with_oracle: passed, but beyond the probabilistic bound (3x it)" in text
     assert "largest in the example x_batch = float32[3, 4096]" in text
     plain = _printed(_report(None))
-    assert "pass 0.63%" not in plain and "beside a status" not in plain
+    assert "pass 0.63%" not in plain and "beside pass" not in plain
+    failed = _report({**record, "max": 35000.0})
+    failed.implementations[0].properties[0].status = Status.FAIL
+    assert "FAIL 3" not in _printed(failed)  # the failure's own message says how far off it is
 
 
 def test_the_json_report_carries_the_headroom_and_the_tolerance() -> None:

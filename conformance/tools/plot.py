@@ -4,9 +4,10 @@ One panel per report (a subject), one column per numeric property, one marker gr
 implementation: a bar from the median to the 99th percentile of the per-example largest
 error-to-allowed ratios, and a marker at the largest. The y axis is logarithmic with the
 bound at 1 (a ratio above it is a failure, drawn in red); a ratio of zero (bitwise equal to
-what it was compared with) sits on the floor of the axis, an infinite one (NaN output) on
-its ceiling. Reads ``headroom`` from reports written by ``check --json`` (a tool on the
-report, never imported by the engine). Matplotlib's Agg backend: no display needed.
+what it was compared with) sits on the floor of the axis, one past 10**4 (or infinite, from
+a NaN output) on its ceiling with its value written below it. Reads ``headroom`` from
+reports written by ``check --json`` (a tool on the report, never imported by the engine).
+Matplotlib's Agg backend: no display needed.
 
 Public API::
 
@@ -27,7 +28,7 @@ from conformance.verdict import EXIT_OK, EXIT_USAGE, REPORT_SCHEMA_PREFIX
 
 #: Ratios below this are drawn on the floor of the axis (zero included).
 FLOOR = 1e-6
-#: Infinite ratios are drawn at this height (above any finite failure we label).
+#: Ratios above this (and infinite ones) are drawn at it, as a ^ with their value written beside.
 CEILING = 1e4
 DEFAULT_OUT = "headroom.png"
 
@@ -75,9 +76,7 @@ def _cells(report: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], str]]
 
 
 def _height(r: float) -> float:
-    if math.isinf(r):
-        return CEILING
-    return max(r, FLOOR)
+    return min(max(r, FLOOR), CEILING)
 
 
 def write_plot(reports: list[dict[str, Any]], path: str) -> None:
@@ -108,11 +107,15 @@ def write_plot(reports: list[dict[str, Any]], path: str) -> None:
                 if not (math.isnan(low) or math.isnan(p99)):
                     ax.plot([x, x], [_height(low), _height(p99)], color=colour, lw=3, alpha=0.45)
                 failed = high > 1 or status in ("fail", "xfail")
-                marker = "^" if math.isinf(high) else ("v" if high < FLOOR else "o")
+                marker = "^" if high > CEILING else ("v" if high < FLOOR else "o")
                 ax.scatter(
                     [x], [_height(high)], marker=marker, s=36, color="red" if failed else colour, zorder=3,
                     edgecolors=colour, linewidths=1.2,
                 )  # fmt: skip
+                if high > CEILING:
+                    label = "inf" if math.isinf(high) else f"{high:.0e}".replace("e+", "e")
+                    ax.annotate(label, (x, CEILING), xytext=(0, -4), textcoords="offset points", rotation=90,
+                                ha="center", va="top", fontsize=6, color="red")  # fmt: skip
             ax.scatter([], [], marker="o", color=colour, label=name)
         ax.axhline(1.0, color="black", lw=1.2)
         ax.text(len(props) - 0.45, 1.12, "bound", ha="right", va="bottom", fontsize="small")
@@ -130,9 +133,10 @@ def write_plot(reports: list[dict[str, Any]], path: str) -> None:
             + (f" (jax {env['jax']}, flax {env['flax']})" if "jax" in env and "flax" in env else ""),
             fontsize="medium",
         )
-        ax.legend(fontsize="x-small", loc="upper left", ncols=min(4, len(impls)))
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.005, 1.0))
     fig.suptitle(
-        "Error headroom: dot = largest ratio over the examples (red: past the bound), bar = median to p99",
+        "Error headroom: dot = largest ratio over the examples (red: past the bound; ^: off the scale, "
+        "value written below it), bar = median to p99",
         fontsize="small",
     )
     fig.savefig(path, dpi=110)
