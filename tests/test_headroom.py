@@ -431,3 +431,25 @@ def test_a_real_run_passes_the_float16_matmul_with_a_warning_and_fails_it_under_
     assert "beyond the probabilistic bound" in passed.headroom["warning"]
     assert failed.status == Status.FAIL and "disagrees with the float64 oracle" in failed.message
     assert "--tolerance probabilistic" in failed.replay and failed.headroom["warning"] is None
+
+
+def test_a_check_run_records_its_tolerance_and_the_headroom_of_each_numeric_cell() -> None:
+    from conformance import engine
+
+    report = engine.check(
+        ["nnx_vmap"],
+        isolation="trusted",
+        max_examples=2,
+        properties=("agrees_with_oracle", "seed_determinism"),
+        tolerance="probabilistic",
+    )
+    doc = json.loads(json.dumps(report.to_json()))
+    assert doc["tolerance"] == {"model": "probabilistic", "lambda": 10.0}
+    cells = {c["property"]: c for c in doc["implementations"][0]["properties"]}
+    assert cells["agrees_with_oracle"]["status"] == "pass"
+    headroom = cells["agrees_with_oracle"]["headroom"]
+    assert 0 <= headroom["max"] <= 1
+    # examples that compared at least one element (an empty batch compares none)
+    assert 0 < headroom["examples"] < cells["agrees_with_oracle"]["examples"]
+    assert headroom["probabilistic"]["max"] == headroom["max"]  # the enforced bound is the probabilistic one
+    assert cells["seed_determinism"]["headroom"] is None
