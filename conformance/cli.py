@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
             "(default $CONFORMANCE_COMPILE_CACHE or ~/.cache/nnx-conformance/jax; 'off' disables it)",
         )
         p.add_argument(
+            "--tolerance",
+            default=None,
+            metavar="MODEL",
+            help="the error bound numeric properties enforce: rigorous (default: worst case, never accuses a "
+            "correct implementation) or probabilistic (Higham and Mary: about 10*sqrt(n)*u instead of n*u; "
+            "see the README)",
+        )
+        p.add_argument(
             "--isolation",
             choices=("process", "none"),
             default="process",
@@ -144,11 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
-    from conformance.tools import bench, expect, pin
+    from conformance.tools import bench, expect, pin, plot
 
     bench.add_parser(sub)
     pin.add_parser(sub)
     expect.add_parser(sub)
+    plot.add_parser(sub)
     return parser
 
 
@@ -159,7 +168,7 @@ def _usage_error(message: str) -> int:
 
 def _common(args: argparse.Namespace) -> dict[str, Any]:
     """The options check and replay share, as EngineOptions.build takes them."""
-    keys = ("subject", "strict", "x64", "timeout", "load_timeout", "isolation", "compile_cache")
+    keys = ("subject", "strict", "x64", "timeout", "load_timeout", "isolation", "compile_cache", "tolerance")
     return {"groups": args.group, **{k: getattr(args, k) for k in keys}}
 
 
@@ -342,7 +351,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from conformance.tools import bench, expect, pin
+    from conformance.tools import bench, expect, pin, plot
 
     handler = {
         "check": cmd_check,
@@ -352,5 +361,6 @@ def main(argv: list[str] | None = None) -> int:
         "bench": bench.cmd_bench,
         "pin": pin.cmd_pin,
         "expect": expect.cmd_expect,
+        "plot": plot.cmd_plot,
     }[args.command]
     return handler(args)

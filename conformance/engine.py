@@ -45,6 +45,7 @@ from conformance.profiles import Profile, get_profile
 from conformance.properties import GROUPS, PROPERTIES, Case, Property
 from conformance.runner import CellResult, apply_expectation, replay_command, run_cell, summarize
 from conformance.subjects import SUBJECTS, Subject, get_subject
+from conformance.tolerance import LAMBDA, TOLERANCES
 from conformance.verdict import Status
 from impl.registry import (
     ImplementationLoadError,
@@ -90,6 +91,8 @@ class EngineOptions:
     jobs: int = 1
     corpus: str | None = None
     expectations: tuple[Expectation, ...] = ()
+    #: the error model the numeric properties enforce (conformance.tolerance.TOLERANCES)
+    tolerance: str = "rigorous"
 
     @classmethod
     def build(
@@ -112,6 +115,7 @@ class EngineOptions:
         expect: str | None = None,
         json_path: str | None = None,
         summary_md: str | None = None,
+        tolerance: str | None = None,
         spell: Callable[[str], str] = str,
     ) -> EngineOptions:
         """Options from what a user typed; :class:`UsageError` naming the first problem.
@@ -135,6 +139,11 @@ class EngineOptions:
                 raise UsageError(f"{spell('--jobs')} must be at least 1")
             if isolation not in ("process", "none"):
                 raise UsageError(f"{spell('--isolation')} must be process or none, got {isolation!r}")
+            tolerance = tolerance or TOLERANCES[0]
+            if tolerance not in TOLERANCES:
+                raise UsageError(
+                    f"{spell('--tolerance')} must be {' or '.join(TOLERANCES)}, got {tolerance!r}"
+                )
             specs = tuple(s.strip() for s in impls)
             if any(not s for s in specs):
                 raise UsageError(
@@ -174,6 +183,7 @@ class EngineOptions:
                 compile_cache=compile_cache,
                 jobs=jobs or default_jobs(),
                 corpus=corpus_dir,
+                tolerance=tolerance,
             )
             options = replace(options, expectations=_expectations(expect, options, spell))
             if json_path:
@@ -359,6 +369,8 @@ class RunReport:
     elapsed_seconds: float
     implementations: list[ImplResult]
     signature: str = ""
+    #: the error model the numeric properties enforced
+    tolerance: str = "rigorous"
 
     @property
     def passed(self) -> bool:
@@ -379,6 +391,10 @@ class RunReport:
             "x64": self.x64,
             "environment": self.environment,
             "elapsed_seconds": self.elapsed_seconds,
+            "tolerance": {
+                "model": self.tolerance,
+                "lambda": LAMBDA if self.tolerance == "probabilistic" else None,
+            },
             "passed": self.passed,
             "implementations": [
                 {
@@ -510,7 +526,13 @@ class Engine:
                 if not (executor.impl.builtin and n == target.name)
             }
             self._contexts[key] = Context(
-                subject, executor, own, self.options.x64, self.options.strict, self.cache
+                subject,
+                executor,
+                own,
+                self.options.x64,
+                self.options.strict,
+                self.cache,
+                self.options.tolerance,
             )
         return self._contexts[key]
 
@@ -534,6 +556,7 @@ class Engine:
             "impl": origin,
             "x64": self.options.x64,
             "strict": self.options.strict,
+            "tolerance": self.options.tolerance,
         }
 
     def expected_failure(self, ctx: Context, prop: str) -> str | None:
@@ -630,6 +653,7 @@ class Engine:
             round(time.perf_counter() - start, 3),
             results,
             subject.signature,
+            self.options.tolerance,
         )
 
     def check(self, on_cell: OnCell | None = None) -> list[RunReport]:

@@ -105,6 +105,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "(default: appended to $GITHUB_STEP_SUMMARY when set)",
     )
     group.addoption(
+        "--conformance-tolerance",
+        default=None,
+        metavar="MODEL",
+        help="rigorous (default) or probabilistic: the error bound numeric properties enforce",
+    )
+    group.addoption(
         "--conformance-jobs",
         type=int,
         default=None,
@@ -134,6 +140,7 @@ def _build(config: pytest.Config) -> Any:
             corpus_dir=opt("--conformance-corpus"),
             expect=opt("--conformance-expect"),
             summary_md=opt("--conformance-summary-md"),
+            tolerance=opt("--conformance-tolerance"),
             spell=spell,
         )
         return Engine(options)

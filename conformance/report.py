@@ -10,6 +10,7 @@ from rich.table import Table
 
 from conformance.causes import causes_of, describe
 from conformance.engine import RunReport
+from conformance.headroom import share
 from conformance.properties import GROUPS, PROPERTIES
 from conformance.verdict import Status, Verdict
 
@@ -54,11 +55,16 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
             row = []
             for impl in report.implementations:
                 cell = next((c for c in impl.properties if c.property == prop), None)
-                row.append(MARKS[cell.status] if cell else "-")
+                row.append(_mark(cell) if cell else "-")
             table.add_row(prop, *row)
     table.add_section()
     table.add_row("[bold]verdict[/]", *[VERDICTS[i.verdict] for i in report.implementations])
     console.print(table)
+    if any(c.headroom for i in report.implementations for c in i.properties):
+        console.print(
+            "[dim]beside pass: the largest error seen, as a share of the allowed error (the bound); "
+            "'!': beyond the probabilistic bound (JSON: headroom)[/]"
+        )
     for impl in report.implementations:
         if impl.load_error:
             console.print(
@@ -79,6 +85,17 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     skipped = [(i.name, c) for i in report.implementations for c in i.properties if c.status == Status.SKIP]
     for name, cell in skipped:
         console.print(f"\n[dim]{escape(name)} / {cell.property}: skipped: {escape(cell.message)}[/]")
+    for impl in report.implementations:
+        for cell in impl.properties:
+            warning = (cell.headroom or {}).get("warning")
+            if warning:
+                console.print(
+                    f"\n[bold yellow]warning: {escape(impl.name)} / {cell.property}[/]: {escape(warning)}"
+                )
+                where = cell.headroom.get("where") or {}
+                example = ", ".join(f"{k} = {v}" for k, v in (where.get("example") or {}).items())
+                if example:
+                    console.print(f"  largest in the example {example}", markup=False)
     expected = [(i, c) for i in report.implementations for c in i.properties if c.status == Status.XFAIL]
     if expected:
         console.print("\n[bold yellow]Expected failures[/] (known non-conformant, the run stays green):")
@@ -101,6 +118,18 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     if loads:
         summary += f", {loads} could not be loaded"
     console.print(f"\n{report.elapsed_seconds:.1f} s. conformance: {summary}")
+
+
+def _mark(cell: Any) -> str:
+    """The cell's status, with its headroom beside it when it passed comparing numbers: ``pass 0.63%``
+    (a failure's message says how far past the bound it went)."""
+    mark = MARKS[cell.status]
+    if not cell.headroom or cell.status not in (Status.PASS, Status.XPASS):
+        return mark
+    text = share(cell.headroom.get("max"))
+    if cell.headroom.get("warning"):
+        return f"{mark} [bold yellow]{text}![/]"
+    return f"{mark} [dim]{text}[/]"
 
 
 def _by_group(props: list[str]) -> dict[str, list[str]]:

@@ -21,9 +21,10 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import FailedHealthCheck, Flaky, InvalidArgument, Unsatisfiable
 
-from conformance import codec
+from conformance import codec, tolerance
 from conformance.context import Context, PropertyFailure, PropertySkip
 from conformance.database import open_database_cached
+from conformance.headroom import Headroom
 from conformance.profiles import Profile
 from conformance.properties import Case, Property
 from conformance.subjects import StrategyConfig, Subject
@@ -68,6 +69,9 @@ class CellResult:
     edges: dict[str, int] = field(default_factory=dict)
     #: edges this property cannot reach, and why (no example there is not a gap)
     unreachable: dict[str, str] = field(default_factory=dict)
+    #: numeric properties: the largest error-to-allowed ratios over the examples
+    #: (:meth:`conformance.headroom.Headroom.record`); None when the cell compared no numbers
+    headroom: dict[str, Any] | None = None
 
 
 class ShrinkTracker:
@@ -87,6 +91,8 @@ class ShrinkTracker:
         self.skipped: str | None = None
         #: what the passing examples said they checked (a property may return a one-line note)
         self.notes: list[str] = []
+        #: each example's largest error-to-allowed ratio (what assert_close compared)
+        self.headroom = Headroom()
 
     def over_budget(self) -> bool:
         return self.first_failure is not None and time.perf_counter() - self.first_failure > self.budget
@@ -210,6 +216,7 @@ def run_cell(
         prop.name, prop.claim, status, tracker.examples, ctx.calls - calls_before, end - tracker.start
     )
     result.edges, result.unreachable = edges, unreachable
+    result.headroom = tracker.headroom.record(passed=status == Status.PASS and not ctx.executor.given_up)
     if status in (Status.INCOMPLETE, Status.SKIP):
         result.message = message
     if status == Status.PASS and tracker.notes:
@@ -268,14 +275,17 @@ def _search(
             return
         if tracker.skipped is not None:
             return
-        try:
-            note = prop.check(ctx, case)
-        except PropertyFailure as failure:
-            tracker.record(case, failure)
-            raise
-        except PropertySkip as skip:
-            tracker.skipped = skip.message
-            return
+        with tolerance.probing() as probe:
+            try:
+                note = prop.check(ctx, case)
+            except PropertyFailure as failure:
+                tracker.record(case, failure)
+                raise
+            except PropertySkip as skip:
+                tracker.skipped = skip.message
+                return
+            finally:
+                tracker.headroom.add(probe, lambda: summarize(case))
         if isinstance(note, str) and note not in tracker.notes:
             tracker.notes.append(note)
 

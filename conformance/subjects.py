@@ -59,9 +59,13 @@ class Expected:
     """What a conforming implementation returns for one call, within ``bound`` elementwise."""
 
     value: np.ndarray  # float64, flat
-    bound: np.ndarray  # float64, flat, same shape as value
+    bound: np.ndarray  # float64, flat, same shape as value: the run's tolerance (rigorous by default)
     dtype: np.dtype
     shape: tuple[int, ...]
+    #: the probabilistic model's bound (tolerance.affine_bound(model="probabilistic"), never above
+    #: the rigorous one): the tolerance under --tolerance probabilistic, and the line past which a
+    #: pass gets a headroom warning (conformance.headroom)
+    probable: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -188,8 +192,8 @@ def _affine_expected(
     x_dtype: np.dtype,
     extra_rounding: float = 0.0,
     n_terms: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Oracle value and bound of ``x @ kernel + bias`` (float64, shape (B, F)).
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Oracle value, bound and probabilistic bound of ``x @ kernel + bias`` (float64, shape (B, F)).
 
     ``extra_rounding`` is a relative error the implementation may make on ``x``
     itself before the product (a rounded elementwise step such as ``x - x[0]``).
@@ -200,11 +204,26 @@ def _affine_expected(
     result = accurate_affine(x, kernel, bias, TINY.get(x_dtype.name, 0.0))
     n = d_in + 1 if n_terms is None else n_terms
     bound = affine_bound(result.magnitude, result.flushable, n, dtype.name) + result.error
+    probable = affine_bound(result.magnitude, result.flushable, n, dtype.name, model="probabilistic")
+    probable = probable + result.error
     if extra_rounding:
-        # |x| @ |W| bounds how far a relative error of each x_i moves the sum.
+        # |x| @ |W| bounds how far a relative error of each x_i moves the sum (kept in both models).
         spread = np.abs(x) @ np.abs(np.asarray(kernel, dtype=np.float64))
         bound = bound + extra_rounding * (1 + 4 * d_in * U64) * spread
-    return result.value, bound
+        probable = probable + extra_rounding * (1 + 4 * d_in * U64) * spread
+    return result.value, bound, probable
+
+
+def _flat(
+    value: np.ndarray,
+    bound: np.ndarray,
+    probable: np.ndarray,
+    dtype: np.dtype,
+    shape: tuple[int, ...] | None = None,
+) -> Expected:
+    """An :class:`Expected` of flat arrays (``shape``: the output's, default flat)."""
+    flat = (value.size,) if shape is None else shape
+    return Expected(value.reshape(-1), bound.reshape(-1), np.dtype(dtype), flat, probable.reshape(-1))
 
 
 def _shape(args: Args) -> tuple[int, int]:
@@ -227,18 +246,21 @@ def _vmap_over_batch_expected(args: Args, x64: bool) -> Expected:
     x = args["x_batch"].values
     seed, features = int(args["seed"]), int(args["features"])
     kernel, bias = linear_params(seed, x.shape[1], features)
-    value, bound = _affine_expected(x, kernel, bias, x.dtype)
-    return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
+    return _flat(*_affine_expected(x, kernel, bias, x.dtype), output_dtype(x.dtype))
 
 
-def _gradient_expected(value: np.ndarray, bound: np.ndarray, dtype: np.dtype) -> Expected:
+def _gradient_expected(
+    value: np.ndarray, bound: np.ndarray, probable: np.ndarray, dtype: np.dtype
+) -> Expected:
     """The gradient with respect to ``x_batch``: shaped and typed like it (not flattened)."""
-    return Expected(value.reshape(-1), bound.reshape(-1), np.dtype(dtype), tuple(value.shape))
+    return _flat(value, bound, probable, dtype, tuple(value.shape))
 
 
-def _tangent_expected(value: np.ndarray, bound: np.ndarray, dtype: np.dtype) -> Expected:
+def _tangent_expected(
+    value: np.ndarray, bound: np.ndarray, probable: np.ndarray, dtype: np.dtype
+) -> Expected:
     """The JVP's tangent output: flat like the forward output."""
-    return Expected(value.reshape(-1), bound.reshape(-1), np.dtype(dtype), (value.size,))
+    return _flat(value, bound, probable, dtype)
 
 
 def _vmap_over_batch_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected:
@@ -247,18 +269,17 @@ def _vmap_over_batch_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expect
     seed, features = int(args["seed"]), int(args["features"])
     kernel, _ = linear_params(seed, x.shape[1], features)
     ct = cotangent.reshape(x.shape[0], features)
-    value, bound = _affine_expected(ct, kernel.T, np.zeros(x.shape[1]), ct.dtype, n_terms=features)
-    return _gradient_expected(value, bound, x.dtype)
+    return _gradient_expected(
+        *_affine_expected(ct, kernel.T, np.zeros(x.shape[1]), ct.dtype, n_terms=features), x.dtype
+    )
 
 
 def _vmap_over_batch_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
     """``T @ W``: the forward pass without the bias (n = D_in)."""
     seed, features = int(args["seed"]), int(args["features"])
     kernel, _ = linear_params(seed, tangent.shape[1], features)
-    value, bound = _affine_expected(
-        tangent, kernel, np.zeros(features), tangent.dtype, n_terms=tangent.shape[1]
-    )
-    return _tangent_expected(value, bound, output_dtype(tangent.dtype))
+    triple = _affine_expected(tangent, kernel, np.zeros(features), tangent.dtype, n_terms=tangent.shape[1])
+    return _tangent_expected(*triple, output_dtype(tangent.dtype))
 
 
 def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
@@ -296,9 +317,8 @@ def _vmap_over_ensemble_expected(args: Args, x64: bool) -> Expected:
     seed, features, members = int(args["seed"]), int(args["features"]), int(args["n_models"])
     kernels, biases = ensemble_params(seed, x.shape[1], features, members)
     parts = [_affine_expected(x, kernels[m], biases[m], x.dtype) for m in range(members)]
-    value = np.stack([v for v, _ in parts])
-    bound = np.stack([b for _, b in parts])
-    return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
+    value, bound, probable = (np.stack(column) for column in zip(*parts, strict=True))
+    return _flat(value, bound, probable, output_dtype(x.dtype))
 
 
 def _vmap_over_ensemble_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected:
@@ -310,8 +330,8 @@ def _vmap_over_ensemble_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Exp
     ct = cotangent.reshape(members, x.shape[0], features).transpose(1, 0, 2)
     ct = ct.reshape(x.shape[0], members * features)
     stacked = kernels.transpose(0, 2, 1).reshape(members * features, x.shape[1])
-    value, bound = _affine_expected(ct, stacked, np.zeros(x.shape[1]), ct.dtype, n_terms=members * features)
-    return _gradient_expected(value, bound, x.dtype)
+    triple = _affine_expected(ct, stacked, np.zeros(x.shape[1]), ct.dtype, n_terms=members * features)
+    return _gradient_expected(*triple, x.dtype)
 
 
 def _vmap_over_ensemble_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
@@ -322,9 +342,8 @@ def _vmap_over_ensemble_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expec
     parts = [
         _affine_expected(tangent, kernels[m], zeros, tangent.dtype, n_terms=d_in) for m in range(members)
     ]
-    value = np.stack([v for v, _ in parts])
-    bound = np.stack([b for _, b in parts])
-    return _tangent_expected(value, bound, output_dtype(tangent.dtype))
+    value, bound, probable = (np.stack(column) for column in zip(*parts, strict=True))
+    return _tangent_expected(value, bound, probable, output_dtype(tangent.dtype))
 
 
 def _vmap_over_ensemble_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
@@ -383,8 +402,7 @@ def _vmap_anchored_expected(args: Args, x64: bool) -> Expected:
     # ``x - x[0]`` rounds once in the input dtype (and may round again on promotion to
     # float32); the float64 difference itself may round once more.
     rounding = UNIT_ROUNDOFF.get(x.dtype.name, UNIT_ROUNDOFF["float32"]) + UNIT_ROUNDOFF["float32"] + U64
-    value, bound = _affine_expected(_anchored(x), kernel, bias, x.dtype, rounding)
-    return Expected(value.reshape(-1), bound.reshape(-1), output_dtype(x.dtype), (value.size,))
+    return _flat(*_affine_expected(_anchored(x), kernel, bias, x.dtype, rounding), output_dtype(x.dtype))
 
 
 def _vmap_anchored_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected:
@@ -406,17 +424,21 @@ def _vmap_anchored_vjp(args: Args, cotangent: np.ndarray, x64: bool) -> Expected
     g = accurate_affine(ct, kernel.T, np.zeros(d_in), tiny)
     value = g.value.copy()
     bound = affine_bound(g.magnitude, g.flushable, features, dtype.name) + g.error
+    probable = affine_bound(g.magnitude, g.flushable, features, dtype.name, model="probabilistic") + g.error
     # Column 0: (d_in - 1) * features exact products, in the order of np.tile's columns.
     rest = accurate_affine(np.tile(ct, (1, d_in - 1)), -kernel[1:].reshape(-1, 1), np.zeros(1), tiny)
     magnitude = rest.magnitude[:, 0] + 2 * g.magnitude[:, 0]
     flushable = rest.flushable[:, 0] + 2 * g.flushable[:, 0]
     value[:, 0] = rest.value[:, 0]
-    bound[:, 0] = (
-        affine_bound(magnitude, flushable, features + d_in, dtype.name)
+    underflow = d_in * features * TINY[dtype.name]  # each product may underflow on its own
+    n = features + d_in
+    bound[:, 0] = affine_bound(magnitude, flushable, n, dtype.name) + rest.error[:, 0] + underflow
+    probable[:, 0] = (
+        affine_bound(magnitude, flushable, n, dtype.name, model="probabilistic")
         + rest.error[:, 0]
-        + d_in * features * TINY[dtype.name]  # each product may underflow on its own
+        + underflow
     )
-    return _gradient_expected(value, bound, x.dtype)
+    return _gradient_expected(value, bound, probable, x.dtype)
 
 
 def _vmap_anchored_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
@@ -425,10 +447,10 @@ def _vmap_anchored_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected:
     seed, features = int(args["seed"]), int(args["features"])
     kernel, _ = linear_params(seed, tangent.shape[1], features)
     rounding = UNIT_ROUNDOFF.get(tangent.dtype.name, UNIT_ROUNDOFF["float32"]) + U64
-    value, bound = _affine_expected(
+    triple = _affine_expected(
         _anchored(tangent), kernel, np.zeros(features), tangent.dtype, rounding, n_terms=tangent.shape[1]
     )
-    return _tangent_expected(value, bound, output_dtype(tangent.dtype))
+    return _tangent_expected(*triple, output_dtype(tangent.dtype))
 
 
 VMAP_ANCHORED = Subject(

@@ -24,6 +24,11 @@ Two correct results differ by at most the sum of their bounds.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
 import jax
 import ml_dtypes
 import numpy as np
@@ -103,22 +108,235 @@ def gamma(n: int, u: float) -> float:
     return n * u / (1 - n * u)
 
 
+#: The tolerance models ``--tolerance`` chooses from; the first is the default.
+TOLERANCES = ("rigorous", "probabilistic")
+#: lambda of the probabilistic model: each term's accumulated rounding stays within
+#: ``gamma~_n(lambda)`` except with probability ``2 exp(-lambda**2 (1-u)**2 / 2)``, about
+#: 3.9e-22 for lambda = 10 (the README's "A probabilistic tolerance" derives the choice).
+LAMBDA = 10.0
+
+
+def probabilistic_gamma(n: int, u: float, lam: float = LAMBDA) -> float:
+    """Higham and Mary's ``gamma~_n(lambda) = exp(lambda sqrt(n) u + n u**2 / (1 - u)) - 1``
+    (about ``lambda sqrt(n) u``): the relative error of a product of ``n`` factors ``1 + delta``
+    with independent mean-zero ``|delta| <= u``, exceeded with probability at most
+    :func:`term_failure_probability`."""
+    return float(np.expm1(lam * np.sqrt(n) * u + n * u * u / (1 - u)))
+
+
+def term_failure_probability(u: float, lam: float = LAMBDA) -> float:
+    """``1 - P(lambda) = 2 exp(-lambda**2 (1 - u)**2 / 2)``: the chance one term's accumulated
+    rounding exceeds ``gamma~_n(lambda)`` under the probabilistic model (any ``n``)."""
+    return float(2 * np.exp(-(lam**2) * (1 - u) ** 2 / 2))
+
+
+def accumulation_gamma(n: int, u: float, model: str = "rigorous", lam: float = LAMBDA) -> float:
+    """The relative error allowed for ``n`` accumulated roundings: ``gamma_n`` (rigorous), or the
+    smaller of ``gamma_n`` and ``gamma~_n(lambda)`` (probabilistic: the rigorous bound always holds)."""
+    if model == "rigorous":
+        return gamma(n, u)
+    if model != "probabilistic":
+        raise ValueError(f"unknown tolerance {model!r}; known: {', '.join(TOLERANCES)}")
+    rigorous = gamma(n, u) if n * u < 1 else float("inf")
+    return min(rigorous, probabilistic_gamma(n, u, lam))
+
+
 def affine_bound(
     magnitude: np.ndarray,
     flushable: np.ndarray,
     n_terms: int,
     compute_dtype: str,
     backend: str | None = None,
+    model: str = "rigorous",
 ) -> np.ndarray:
     """Elementwise bound for an affine map with ``n_terms`` terms per output (see module doc).
 
     ``magnitude`` is ``M = |x| @ |W| + |b|`` and ``flushable`` the part of it from
-    subnormal inputs, both in float64.
+    subnormal inputs, both in float64. ``model`` "probabilistic" replaces ``gamma_n`` by
+    :func:`accumulation_gamma`'s; the input rounding, flush-to-zero and underflow terms stay.
     """
     u = UNIT_ROUNDOFF[compute_dtype]
     rounding = matmul_input_rounding(compute_dtype, backend)
     v = UNIT_ROUNDOFF[rounding] if rounding else 0.0
-    relative = (1 + v) ** 2 * (1 + gamma(n_terms, u)) - 1
+    relative = (1 + v) ** 2 * (1 + accumulation_gamma(n_terms, u, model)) - 1
     # 4 ulps of float64 for computing M itself and the comparison.
     relative *= 1 + 4 * UNIT_ROUNDOFF["float64"]
     return relative * magnitude + flushable + (n_terms + 1) * TINY[compute_dtype]
+
+
+# --------------------------------------------------------------------------- comparing against a bound
+
+
+@dataclass(frozen=True)
+class Closeness:
+    """How an output compares with a value and an elementwise allowed error (:func:`compare`).
+
+    ``ratio`` is ``|got - want| / allowed`` elementwise: 0 where both the error and the
+    allowance are 0, ``inf`` where the error is positive and the allowance 0, or the
+    error is NaN (NaN never passes). The output is within the bound when ``max_ratio <= 1``.
+    """
+
+    #: the largest elementwise error-to-allowed ratio (0.0 for an empty output)
+    max_ratio: float
+    #: the flat index of the largest ratio (the first of equal ones), None for an empty output
+    worst: int | None
+    #: the flat index of the first element outside the bound, None when every one is within it
+    first_mismatch: int | None
+    #: elements outside the bound
+    mismatches: int
+    #: elements compared
+    size: int
+
+    @property
+    def within(self) -> bool:
+        return self.mismatches == 0
+
+
+def ratios(got: np.ndarray, want: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Elementwise ``|got - want| / allowed`` in float64 (see :class:`Closeness` for 0, inf, NaN)."""
+    err = np.abs(np.asarray(got).astype(np.float64) - np.asarray(want, dtype=np.float64))
+    allowed = np.broadcast_to(np.asarray(allowed, dtype=np.float64), err.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = err / allowed
+    out = np.where(err == 0, 0.0, out)  # 0/0: no error, nothing allowed
+    return np.where(np.isnan(out), np.inf, out)
+
+
+def compare(got: np.ndarray, want: np.ndarray, allowed: np.ndarray) -> Closeness:
+    """Elementwise ``|got - want| <= allowed`` (NaN never passes), as data: nothing is raised.
+
+    The pure comparison behind :func:`assert_close`: the largest error-to-allowed ratio and
+    where it is, and the first element outside the bound.
+    """
+    err = np.abs(np.asarray(got).astype(np.float64) - np.asarray(want, dtype=np.float64))
+    bad = ~(err <= allowed)
+    size = int(err.size)
+    if size == 0:
+        return Closeness(0.0, None, None, 0, 0)
+    r = ratios(got, want, allowed).reshape(-1)
+    worst = int(np.argmax(r))
+    flat_bad = bad.reshape(-1)
+    n_bad = int(flat_bad.sum())
+    first = int(np.argmax(flat_bad)) if n_bad else None
+    return Closeness(float(r[worst]), worst, first, n_bad, size)
+
+
+@dataclass
+class Observation:
+    """One comparison seen by a :class:`Probe`: its largest ratio, and where it was."""
+
+    ratio: float
+    index: int | None
+    what: str
+    location: str
+
+
+class Probe:
+    """Collects what :func:`assert_close` compares while it is the active probe (:func:`probing`).
+
+    The runner opens one around each example of a property, so that the example's largest
+    error-to-allowed ratio can be recorded (its *headroom*) without the properties knowing.
+    """
+
+    def __init__(self) -> None:
+        #: the largest ratio to the allowed error, and where
+        self.worst: Observation | None = None
+        #: the largest ratio to the probabilistic model's allowance, where one was given
+        self.typical: Observation | None = None
+        self.comparisons = 0
+        self.elements = 0
+
+    def observe(
+        self,
+        closeness: Closeness,
+        what: str,
+        locate: Callable[[int], str] | None = None,
+        typical: Closeness | None = None,
+    ) -> None:
+        self.comparisons += 1
+        self.elements += closeness.size
+        self.worst = _larger(self.worst, closeness, what, locate)
+        if typical is not None:
+            self.typical = _larger(self.typical, typical, what, locate)
+
+
+def _larger(
+    known: Observation | None, closeness: Closeness, what: str, locate: Callable[[int], str] | None
+) -> Observation | None:
+    if closeness.worst is None or (known is not None and closeness.max_ratio <= known.ratio):
+        return known
+    where = f"index {closeness.worst}"
+    if locate is not None:
+        where += f" ({locate(closeness.worst)})"
+    return Observation(closeness.max_ratio, closeness.worst, what, where)
+
+
+_PROBE: ContextVar[Probe | None] = ContextVar("conformance_tolerance_probe", default=None)
+
+
+@contextmanager
+def probing() -> Iterator[Probe]:
+    """Make a new :class:`Probe` the active one (in this thread) for the ``with`` block."""
+    probe = Probe()
+    token = _PROBE.set(probe)
+    try:
+        yield probe
+    finally:
+        _PROBE.reset(token)
+
+
+def observe(
+    closeness: Closeness,
+    what: str,
+    locate: Callable[[int], str] | None = None,
+    typical: Closeness | None = None,
+) -> None:
+    """Tell the active :class:`Probe`, if any, about a comparison made without :func:`assert_close`."""
+    probe = _PROBE.get()
+    if probe is not None:
+        probe.observe(closeness, what, locate, typical)
+
+
+def assert_close(
+    got: np.ndarray,
+    want: np.ndarray,
+    allowed: np.ndarray,
+    what: str,
+    locate: Callable[[int], str] | None = None,
+    record: bool = True,
+    typical: np.ndarray | None = None,
+) -> Closeness:
+    """Elementwise ``|got - want| <= allowed`` (NaN never passes), with the first mismatch reported.
+
+    Raises :class:`~conformance.context.PropertyFailure` (details: ``index``, ``got``,
+    ``expected``, ``allowed``, ``mismatches``); returns the :class:`Closeness` otherwise.
+    ``record``: tell the active :class:`Probe` (pass False for a comparison that is not
+    about the implementation under test, such as vetting a reference). ``typical``: the
+    allowance under the probabilistic model (never above ``allowed``), for the probe only:
+    a pass beyond it is within the bound but past what correct arithmetic plausibly reaches.
+    """
+    closeness = compare(got, want, allowed)
+    if record and _PROBE.get() is not None:
+        observe(closeness, what, locate, None if typical is None else compare(got, want, typical))
+    if closeness.within:
+        return closeness
+    # Here, not at the top: conformance.context imports the subjects, which import this module.
+    from conformance.context import PropertyFailure
+
+    i = closeness.first_mismatch
+    assert i is not None
+    got_i, want_i = float(np.asarray(got).reshape(-1)[i]), float(np.asarray(want).reshape(-1)[i])
+    allowed_i = float(np.broadcast_to(allowed, np.shape(got)).reshape(-1)[i])
+    err_i = abs(float(np.float64(got_i) - np.float64(want_i)))
+    where = f"index {i}" + (f" ({locate(i)})" if locate else "")
+    ratio = err_i / allowed_i if allowed_i > 0 else float("inf")
+    raise PropertyFailure(
+        f"{what}: {closeness.mismatches} of {closeness.size} elements differ by more than allowed; first at "
+        f"{where}: got {got_i!r}, expected {want_i!r} +- {allowed_i:.3g} "
+        f"(error {err_i:.3g} = {ratio:.3g} x allowed)",
+        index=i,
+        got=got_i,
+        expected=want_i,
+        allowed=allowed_i,
+        mismatches=closeness.mismatches,
+    )

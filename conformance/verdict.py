@@ -17,7 +17,8 @@ from enum import StrEnum
 REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
 #: report/3: statuses ``incomplete``; examples per edge; load errors keep their place.
 #: report/4: each implementation's failures grouped by cause (``causes``, see conformance.causes).
-REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "4"
+#: report/5: each property's ``headroom`` and the run's ``tolerance`` (see conformance.headroom).
+REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "5"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -103,10 +104,13 @@ class ReplayCommand:
     x64: bool = False
     strict: bool = False
     python: str = "python"
+    #: the error model of the run that found the case (only a non-default one is spelled out)
+    tolerance: str = "rigorous"
 
     def argv(self) -> list[str]:
         out = [self.python, "-m", "conformance", "replay", "--subject", self.subject, "--impl", self.impl]
         out += ["--x64"] * self.x64 + ["--strict"] * self.strict
+        out += ["--tolerance", self.tolerance] * (self.tolerance != "rigorous")
         return [*out, "--property", self.property, "--case", self.case]
 
     def __str__(self) -> str:
@@ -129,7 +133,9 @@ class ReplayCommand:
         if missing:
             raise ValueError(f"not a replay command: missing {', '.join(missing)}")
         python = tokens[0] if at >= 2 and tokens[at - 2 : at] == ["-m", "conformance"] else "python"
-        return cls(args.subject, args.impl, args.property, args.case, args.x64, args.strict, python)
+        return cls(
+            args.subject, args.impl, args.property, args.case, args.x64, args.strict, python, args.tolerance
+        )
 
 
 class _Parser(argparse.ArgumentParser):
@@ -144,3 +150,4 @@ _PARSER.add_argument("--property")
 _PARSER.add_argument("--case")
 _PARSER.add_argument("--x64", action="store_true")
 _PARSER.add_argument("--strict", action="store_true")
+_PARSER.add_argument("--tolerance", default="rigorous")

@@ -288,7 +288,7 @@ def test_the_module_imports_nothing_heavy() -> None:
 def test_the_json_report_lists_causes_per_implementation() -> None:
     report = to_report(RECORDED["vmap_anchored"])
     data = report.to_json()
-    assert data["schema"] == REPORT_SCHEMA and REPORT_SCHEMA.endswith("/4")
+    assert data["schema"] == REPORT_SCHEMA and int(REPORT_SCHEMA.rsplit("/", 1)[1]) >= 4
     (impl,) = data["implementations"]
     assert len(impl["causes"]) == 1
     assert impl["causes"][0]["properties"] == list(BROADCAST_FAILS)

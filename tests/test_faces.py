@@ -33,6 +33,7 @@ MISTAKES = {
     "subject": (["--subject", "vmap_over_nothing"], ["--subject", "vmap_over_nothing"]),
     "property": (["--property", "no_such_claim"], ["--conformance-property", "no_such_claim"]),
     "group": (["--group", "gradients"], ["--conformance-group", "gradients"]),
+    "tolerance": (["--tolerance", "loose"], ["--conformance-tolerance", "loose"]),
     "corpus": (["--corpus", "/no/such/folder"], ["--conformance-corpus", "/no/such/folder"]),
     "expect": (["--expect", "/no/such/file"], ["--conformance-expect", "/no/such/file"]),
     "isolation": (
@@ -60,6 +61,7 @@ def _as_plugin_words(message: str) -> str:
         "--expect",
         "--isolation",
         "--group",
+        "--tolerance",
     ):
         message = message.replace(option, spell(option))
     return message
@@ -91,6 +93,7 @@ def _plugin_kwargs(args: list[str]) -> dict:
         "--conformance-corpus": ("corpus_dir", str),
         "--conformance-expect": ("expect", str),
         "--conformance-isolation": ("isolation", str),
+        "--conformance-tolerance": ("tolerance", str),
         "--impl": ("impls", lambda v: [v]),
     }
     out = {}
