@@ -68,7 +68,8 @@ import numpy as np
 from conformance import codec
 from conformance.environment import versions
 from conformance.subjects import get_subject
-from conformance.tolerance import UNIT_ROUNDOFF, gamma, matmul_input_rounding
+from conformance.tolerance import UNIT_ROUNDOFF, Closeness, observe, relative_error
+from conformance.tolerance import compare as compare_close
 from strategies.arrays import np_dtype
 from strategies.kinds import KindedArray
 
@@ -370,15 +371,14 @@ def platform_scale(compute_dtype: str, n_terms: int, backend: str | None = None)
     """How much wider the bound is on this platform than on CPU (where goldens are made).
 
     1.0 on CPU; larger where the default matmul precision rounds float32 inputs
-    (TF32 on GPUs, bfloat16 on TPUs) or ``jax_default_matmul_precision`` says so.
+    (TF32 on GPUs, bfloat16 on TPUs) or ``jax_default_matmul_precision`` says so: the
+    tolerance model's relative error here over the same without input rounding.
     ``backend`` defaults to jax's default backend.
     """
     if compute_dtype not in UNIT_ROUNDOFF:
         return 1.0
-    g = gamma(n_terms, UNIT_ROUNDOFF[compute_dtype])
-    rounding = matmul_input_rounding(compute_dtype, backend)
-    v = UNIT_ROUNDOFF[rounding] if rounding else 0.0
-    return max(1.0, ((1 + v) ** 2 * (1 + g) - 1) / g)
+    here = relative_error(compute_dtype, n_terms, backend)
+    return max(1.0, here / relative_error(compute_dtype, n_terms, backend, input_rounding=False))
 
 
 #: Within one group, the initial parameters still differ by 1-2 ulps in rare elements
@@ -496,27 +496,29 @@ class GoldenVerdict:
         return self.explanation
 
 
-def _within(out: np.ndarray, entry: dict[str, Any], scale: float) -> tuple[bool, dict[str, Any]]:
+def _within(
+    out: np.ndarray, entry: dict[str, Any], scale: float
+) -> tuple[bool, dict[str, Any], Closeness | None]:
+    """``out`` against a golden entry's oracle value and bound (times ``scale``), by the suite's
+    one comparison (:func:`conformance.tolerance.compare`, as ``assert_close`` does)."""
     value = np.asarray(entry["value"], dtype=np.float64)
     allowed = np.asarray(entry["bound"], dtype=np.float64) * scale
     if out.shape != value.shape:
-        return False, {"shape": list(out.shape), "expected_shape": list(value.shape)}
-    if out.size == 0:
-        return True, {}
-    err = np.abs(out - value)
-    bad = ~(err <= allowed)  # NaN counts as bad
-    if bad.any():
-        worst = int(np.flatnonzero(bad)[0])
-    else:
-        worst = int(np.argmax(err / np.where(allowed > 0, allowed, 1.0)))
+        return False, {"shape": list(out.shape), "expected_shape": list(value.shape)}, None
+    closeness = compare_close(out, value, allowed)
+    if closeness.size == 0:
+        return True, {}, closeness
+    i = closeness.worst if closeness.within else closeness.first_mismatch
+    assert i is not None
     details = {
-        "index": worst,
-        "got": float(out[worst]),
-        "expected": float(value[worst]),
-        "allowed": float(allowed[worst]),
-        "mismatches": int(bad.sum()),
+        "index": i,
+        "got": float(out[i]),
+        "expected": float(value[i]),
+        "allowed": float(allowed[i]),
+        "mismatches": closeness.mismatches,
+        "ratio": closeness.max_ratio,
     }
-    return not bool(bad.any()), details
+    return closeness.within, details, closeness
 
 
 @functools.lru_cache(maxsize=1)
@@ -589,12 +591,14 @@ def compare(
     n_terms = spec.n_terms(args)
     raw = np.asarray(output)
     out = _as_float64(raw)
-    within: dict[str, tuple[bool, dict[str, Any]]] = {}
+    within: dict[str, tuple[bool, dict[str, Any], Closeness | None]] = {}
     for g in GROUPS:
         entry = goldens.groups[g.name][case_id]
         within[g.name] = _within(out, entry, tolerance_scale(entry["dtype"], n_terms, backend))
     entry = goldens.groups[group][case_id]
-    matched, details = within[group]
+    matched, details, closeness = within[group]
+    if closeness is not None:  # the error headroom of the golden property (conformance.headroom)
+        observe(closeness, f"golden of group {group}")
     bitwise = fingerprint(raw) == entry["sha256"]
     groups_within = tuple(g.name for g in GROUPS if within[g.name][0])
     if "index" in details:

@@ -141,6 +141,22 @@ def accumulation_gamma(n: int, u: float, model: str = "rigorous", lam: float = L
     return min(rigorous, probabilistic_gamma(n, u, lam))
 
 
+def relative_error(
+    compute_dtype: str,
+    n_terms: int,
+    backend: str | None = None,
+    model: str = "rigorous",
+    input_rounding: bool = True,
+) -> float:
+    """``(1 + v)**2 (1 + gamma_n) - 1``: the relative error of an ``n_terms`` dot product in
+    ``compute_dtype`` on ``backend``, ``v`` the platform's rounding of the matmul inputs
+    (0 with ``input_rounding=False``) and ``gamma_n`` per ``model`` (see the module doc)."""
+    u = UNIT_ROUNDOFF[compute_dtype]
+    rounding = matmul_input_rounding(compute_dtype, backend) if input_rounding else None
+    v = UNIT_ROUNDOFF[rounding] if rounding else 0.0
+    return (1 + v) ** 2 * (1 + accumulation_gamma(n_terms, u, model)) - 1
+
+
 def affine_bound(
     magnitude: np.ndarray,
     flushable: np.ndarray,
@@ -155,10 +171,7 @@ def affine_bound(
     subnormal inputs, both in float64. ``model`` "probabilistic" replaces ``gamma_n`` by
     :func:`accumulation_gamma`'s; the input rounding, flush-to-zero and underflow terms stay.
     """
-    u = UNIT_ROUNDOFF[compute_dtype]
-    rounding = matmul_input_rounding(compute_dtype, backend)
-    v = UNIT_ROUNDOFF[rounding] if rounding else 0.0
-    relative = (1 + v) ** 2 * (1 + accumulation_gamma(n_terms, u, model)) - 1
+    relative = relative_error(compute_dtype, n_terms, backend, model=model)
     # 4 ulps of float64 for computing M itself and the comparison.
     relative *= 1 + 4 * UNIT_ROUNDOFF["float64"]
     return relative * magnitude + flushable + (n_terms + 1) * TINY[compute_dtype]
