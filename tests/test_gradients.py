@@ -15,8 +15,13 @@ from hypothesis import strategies as st
 import strategies as S
 from conformance.gradients import decode_direction, encode_direction
 from conformance.oracle import ensemble_params, linear_params
-from conformance.properties import DIRECTION_FAMILIES, GRADIENT_DTYPES, direction_values, gradient_calls
 from conformance.subjects import VMAP_ANCHORED, VMAP_OVER_BATCH, VMAP_OVER_ENSEMBLE, StrategyConfig
+from conformance.transform_properties import (
+    DIRECTION_FAMILIES,
+    GRADIENT_DTYPES,
+    direction_values,
+    gradient_calls,
+)
 
 
 def _args(batch: int, d_in: int, features: int, members: int | None = None) -> dict:
