@@ -422,7 +422,7 @@ def nnx_modes_text(c: dict[str, Any] | None) -> str:
     if c is None:
         return f"{ABSENT} (no {NNX_MODES} in the report)"
     status = str(c.get("status"))
-    msg = _esc((str(c.get("message") or "").strip().splitlines() or [""])[0])
+    msg = _esc((str(c.get("message") or "").strip().splitlines() or [""])[0])[:300]
     if status == Status.PASS:
         modes = msg.removeprefix(NNX_MODES_PREFIX).strip()
         return modes or "pass (the report names no mode)"
