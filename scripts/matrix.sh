@@ -47,6 +47,6 @@ json.dump({"schema": "nnx-conformance/matrix-line/1", "env": "tox", "jax": "?", 
 EOF
 fi
 
-"${PYTHON:-python3}" -m conformance.compat_table "$out" --out "${MATRIX_OUT:-docs/compatibility.md}" \
+"${PYTHON:-python3}" -m conformance.tools.compat_table "$out" --out "${MATRIX_OUT:-docs/compatibility.md}" \
     ${MATRIX_NOTE:+--note "$MATRIX_NOTE"} || { [[ $status -eq 0 ]] && status=1; }
 exit "$status"

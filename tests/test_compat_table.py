@@ -443,3 +443,198 @@ def test_a_tox_env_goes_where_its_report_ran_not_where_tox_saw_the_pins(tmp_path
     lines = ct.load([write(tmp_path, "t.json", tox), write(tmp_path, "r.json", downgraded)])
     assert [(ln.jax, ln.flax, ln.envs) for ln in lines] == [("0.4.31", "0.8.5", ["flax085-check"])]
     assert [t.check_exit for t in lines[0].tox] == [1]
+
+
+# --------------------------------------------------------------------------- groups and NNX modes
+
+MODES_RAN = (
+    "NNX modes checked: graph mode with graph_updates=True, graph mode with graph_updates=False, "
+    "tree mode with graph_updates=False"
+)
+MODES_SKIPPED = "the installed Flax offers no NNX modes (nnx.set_graph_mode arrived in Flax 0.12.5)"
+
+
+def grouped_report(jax, flax, cells, *, subject="vmap_over_batch"):
+    """A report whose implementations have the given cells: impl -> [(property, status, message)]."""
+    base = report(jax, flax, subject=subject)
+    base["implementations"] = [
+        {
+            "name": name,
+            "spec": f"impl.{name}:{subject}",
+            "builtin": True,
+            "load_error": None,
+            "properties": [{"name": p, "property": p, "status": st, "message": msg} for p, st, msg in props],
+        }
+        for name, props in cells.items()
+    ]
+    return base
+
+
+def forward_and_transform(transform_status="pass", modes_status="pass", modes_message=MODES_RAN):
+    return [
+        ("output_contract", "pass", ""),
+        ("agrees_with_oracle", "pass", ""),
+        (
+            "jit_agrees_with_oracle",
+            transform_status,
+            "" if transform_status == "pass" else "got 0.0 under jit",
+        ),
+        ("nnx_modes", modes_status, modes_message),
+    ]
+
+
+def test_groups_are_read_from_the_suite_without_importing_it():
+    from conformance.properties import GROUPS, PROPERTIES
+
+    groups, members = ct.suite_groups()
+    assert groups == GROUPS
+    assert members == {name: p.group for name, p in PROPERTIES.items()}
+    assert {"jit_agrees_with_oracle", "nnx_modes", "vjp_agrees_with_oracle"} <= {
+        p for p, g in members.items() if g == "transform"
+    }
+
+
+def test_group_reading_follows_the_decorator(tmp_path):
+    source = tmp_path / "properties.py"
+    source.write_text(
+        'GROUPS = {"forward": "calls", "transform": "under transforms"}\n'
+        "@prop(one_call)\ndef plain(ctx, case): ...\n"
+        '@prop(calls, group="transform", edges=False)\ndef traced(ctx, case): ...\n'
+        "def helper(): ...\n"
+    )
+    groups, members = ct.suite_groups(str(source))
+    assert groups == {"forward": "calls", "transform": "under transforms"}
+    assert members == {"plain": "forward", "traced": "transform"}
+
+
+def test_a_cell_naming_its_group_wins_and_an_unknown_property_goes_last():
+    assert ct.group_of("output_contract") == "forward"
+    assert ct.group_of("jit_agrees_with_oracle") == "transform"
+    assert ct.group_of("output_contract", {"group": "transform"}) == "transform"
+    assert ct.group_of("a_property_from_the_future") == list(ct.suite_groups()[0])[-1]
+    assert list(ct.by_group(["nnx_modes", "output_contract", "vmap_composes", "golden"])) == [
+        "forward",
+        "transform",
+    ]
+    assert ct.by_group(["nnx_modes", "output_contract", "vmap_composes", "golden"])["transform"] == [
+        "nnx_modes",
+        "vmap_composes",
+    ]
+
+
+def test_each_group_has_its_own_verdict_row(tmp_path):
+    cells = {
+        "good": forward_and_transform(),
+        "host_code": forward_and_transform(transform_status="fail"),
+        "known": forward_and_transform(transform_status="xfail"),
+    }
+    text = render([write(tmp_path, "a.json", grouped_report("0.10.2", "0.12.8", cells))])
+    _, rows = table(text)
+    assert rows[("good", "*forward claims*")] == ["conforms"]
+    assert rows[("good", "*transform claims*")] == ["conforms"]
+    assert rows[("host_code", "*forward claims*")] == ["conforms"]
+    assert rows[("host_code", "*transform claims*")] == ["**does not conform**"]
+    assert rows[("host_code", "*verdict*")] == ["**does not conform**"]
+    assert rows[("known", "*transform claims*")] == ["known non-conformant"]
+    assert rows[("host_code", "jit_agrees_with_oracle")] == ["**FAIL**"]
+    # forward properties first, under their heading; the transform heading right before its own
+    section = text.split("## vmap_over_batch\n", 1)[1]
+    order = [
+        r.strip("|").split("|")[1].strip()
+        for r in section.splitlines()
+        if r.startswith("| `good`") or r.startswith("|  |")
+    ][:6]
+    assert order == [
+        "*forward claims*",
+        "output_contract",
+        "agrees_with_oracle",
+        "*transform claims*",
+        "jit_agrees_with_oracle",
+        "nnx_modes",
+    ]
+    assert "- *transform*: claims under JAX transforms" in text
+
+
+def test_an_old_line_without_transform_properties_shows_none(tmp_path):
+    old = write(tmp_path, "a.json", report("0.9.2", "0.12.6"))  # forward properties only
+    new = write(tmp_path, "b.json", grouped_report("0.10.2", "0.12.8", {"nnx_vmap": forward_and_transform()}))
+    text = render([old, new])
+    _, rows = table(text)
+    assert rows[("nnx_vmap", "*transform claims*")] == [ct.ABSENT, "conforms"]
+    assert rows[("nnx_vmap", "*forward claims*")] == ["conforms", "conforms"]
+    assert rows[("nnx_vmap", "nnx_modes")] == [ct.ABSENT, "pass"]
+    modes = text.split("## NNX modes\n", 1)[1].split("\n## ", 1)[0]
+    assert (
+        "| jax 0.9.2 + flax 0.12.6 | all 2 implementations of 1 subject | – (no nnx_modes in the report) |"
+        in modes
+    )
+
+
+def test_a_one_group_table_has_no_group_rows(tmp_path):
+    text = render([write(tmp_path, "a.json", report("0.4.31", "0.9.0"))])
+    assert "claims*" not in text and "## NNX modes" not in text
+
+
+def test_nnx_modes_section_lists_the_modes_that_ran_per_line(tmp_path):
+    skipped = {n: forward_and_transform(modes_status="skip", modes_message=MODES_SKIPPED) for n in ("a", "b")}
+    ran = {n: forward_and_transform() for n in ("a", "b")}
+    paths = [
+        write(tmp_path, "old.json", grouped_report("0.4.31", "0.9.0", skipped)),
+        write(tmp_path, "new.json", grouped_report("0.10.2", "0.12.8", ran)),
+        write(tmp_path, "new2.json", grouped_report("0.10.2", "0.12.8", ran, subject="vmap_anchored")),
+    ]
+    text = render(paths)
+    modes = text.split("## NNX modes\n", 1)[1].split("\n## ", 1)[0]
+    assert (
+        f"| jax 0.4.31 + flax 0.9.0 | all 2 implementations of 1 subject | none: skipped ({MODES_SKIPPED}) |"
+        in modes
+    )
+    assert (
+        "| jax 0.10.2 + flax 0.12.8 | all 4 implementations of 2 subjects | "
+        + MODES_RAN.removeprefix("NNX modes checked: ")
+        + " |"
+        in modes
+    )
+    # the change from skip to pass is a change between the lines
+    assert "`nnx_modes`: skip → pass" in text
+
+
+def test_nnx_modes_that_differ_between_implementations_get_a_row_each(tmp_path):
+    cells = {
+        "graph_only": forward_and_transform(
+            modes_status="fail",
+            modes_message="under NNX tree mode (modes checked: ...), the call raised",
+        ),
+        "good": forward_and_transform(),
+        "good_too": forward_and_transform(),
+        "loose": forward_and_transform(modes_status="pass", modes_message=""),
+    }
+    text = render([write(tmp_path, "a.json", grouped_report("0.10.2", "0.12.8", cells))])
+    rows = [
+        r
+        for r in text.split("## NNX modes\n", 1)[1].split("\n## ", 1)[0].splitlines()
+        if r.startswith("| jax")
+    ]
+    assert rows == [
+        "| jax 0.10.2 + flax 0.12.8 | vmap_over_batch: `graph_only` | **FAIL**: under NNX tree mode "
+        "(modes checked: ...), the call raised |",
+        "| jax 0.10.2 + flax 0.12.8 | vmap_over_batch: `good`, `good_too` | "
+        + MODES_RAN.removeprefix("NNX modes checked: ")
+        + " |",
+        "| jax 0.10.2 + flax 0.12.8 | vmap_over_batch: `loose` | pass (the report names no mode) |",
+    ]
+
+
+def test_nnx_modes_of_a_line_that_did_not_install(tmp_path):
+    stub = {
+        "schema": ct.STUB_SCHEMA,
+        "jax": "9.9",
+        "flax": "0.12.8",
+        "stage": "install",
+        "error": "no jaxlib 9.9",
+    }
+    paths = [
+        write(tmp_path, "s.json", stub),
+        write(tmp_path, "a.json", grouped_report("0.10.2", "0.12.8", {"a": forward_and_transform()})),
+    ]
+    assert "| jax 9.9 + flax 0.12.8 |  | not installed |" in render(paths)

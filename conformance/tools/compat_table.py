@@ -24,6 +24,8 @@ guess. The module imports neither JAX nor Flax, so any Python runs it.
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
 import json
 import os
 import re
@@ -62,6 +64,10 @@ EVIDENCE = (Status.FAIL, Status.ERROR, Status.XPASS, Status.XFAIL)
 NOT_INSTALLED = "not installed"
 NO_REPORT = "no report"
 ABSENT = "–"
+#: The property that runs each subject under every NNX graph mode, and how its passing message starts.
+NNX_MODES = "nnx_modes"
+NNX_MODES_PREFIX = "NNX modes checked:"
+PROPERTIES_SOURCE = Path(__file__).resolve().parent.parent / "properties.py"
 
 
 class InputError(ValueError):
@@ -167,6 +173,57 @@ def version_key(version: str) -> tuple:
         else:
             parts.append((-1, piece))
     return tuple(parts) + ((0, -1),)
+
+
+# --------------------------------------------------------------------------- property groups
+
+
+@functools.cache
+def suite_groups(source: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """``(GROUPS, {property: group})`` as conformance/properties.py declares them.
+
+    Read from its source (the ``GROUPS`` dict and each ``@prop(..., group=...)`` decorator), not
+    imported: properties.py imports JAX, and this module must run without it.
+    """
+    text = Path(source or PROPERTIES_SOURCE).read_text()
+    tree = ast.parse(text)
+    groups: dict[str, str] = {}
+    members: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(isinstance(t, ast.Name) and t.id == "GROUPS" for t in targets) and node.value:
+                groups = {str(k): str(v) for k, v in ast.literal_eval(node.value).items()}
+        elif isinstance(node, ast.FunctionDef):
+            for deco in node.decorator_list:
+                if isinstance(deco, ast.Call) and isinstance(deco.func, ast.Name) and deco.func.id == "prop":
+                    group = "forward"
+                    for kw in deco.keywords:
+                        if kw.arg == "group":
+                            group = str(ast.literal_eval(kw.value))
+                    members[node.name] = group
+    if not groups:
+        groups = {"forward": ""}
+    return groups, members
+
+
+def group_of(prop: str, cell: dict[str, Any] | None = None) -> str:
+    """A property's group: the report's, if its cell names one, else the suite's; a property the
+    suite does not know goes in the last group (as in the terminal report)."""
+    if cell and cell.get("group"):
+        return str(cell["group"])
+    groups, members = suite_groups()
+    return members.get(prop, list(groups)[-1])
+
+
+def by_group(props: Sequence[str], cells: dict[str, dict[str, Any]] | None = None) -> dict[str, list[str]]:
+    """``props`` in sections, one per group in the suite's order (groups it does not know last),
+    each in the given order; empty groups left out."""
+    order = list(suite_groups()[0])
+    out: dict[str, list[str]] = {}
+    for p in props:
+        out.setdefault(group_of(p, (cells or {}).get(p)), []).append(p)
+    return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
 # --------------------------------------------------------------------------- reading
@@ -340,6 +397,70 @@ def cell(line: Line, subject: str, impl_name: str, prop: str | None) -> str:
     return STATUS_TEXT.get(str(c.get("status")), str(c.get("status")))
 
 
+def group_cell(line: Line, subject: str, impl_name: str, props: Sequence[str]) -> str:
+    """The verdict of one implementation over ``props`` alone (one group's properties)."""
+    whole = cell(line, subject, impl_name, None)
+    if whole in (NOT_INSTALLED, NO_REPORT, ABSENT, VERDICT_TEXT[Verdict.LOAD_ERROR]):
+        return whole
+    impl = _impl(line.reports[subject], impl_name) or {}
+    mine = [c for c in impl.get("properties", []) if c.get("name", c.get("property")) in props]
+    return verdict({"properties": mine}) if mine else ABSENT
+
+
+def _prop_cells(lines: Sequence[Line], subject: str) -> dict[str, dict[str, Any]]:
+    """The first cell each property of a subject has in the reports (for the group it names)."""
+    out: dict[str, dict[str, Any]] = {}
+    for ln in lines:
+        for impl in (ln.reports.get(subject) or {}).get("implementations", []):
+            for c in impl.get("properties", []):
+                out.setdefault(str(c.get("name", c.get("property"))), c)
+    return out
+
+
+def nnx_modes_text(c: dict[str, Any] | None) -> str:
+    """What one ``nnx_modes`` cell says about the NNX modes that ran, as table text."""
+    if c is None:
+        return f"{ABSENT} (no {NNX_MODES} in the report)"
+    status = str(c.get("status"))
+    msg = _esc((str(c.get("message") or "").strip().splitlines() or [""])[0])[:300]
+    if status == Status.PASS:
+        modes = msg.removeprefix(NNX_MODES_PREFIX).strip()
+        return modes or "pass (the report names no mode)"
+    if status == Status.SKIP:
+        return f"none: skipped ({msg})" if msg else "none: skipped"
+    text = STATUS_TEXT.get(status, status)  # type: ignore[call-overload]
+    return f"{text}: {msg}" if msg else text
+
+
+def nnx_modes_rows(line: Line, subjects: Sequence[str]) -> list[tuple[str, str]]:
+    """``(which, modes)`` for one line: the implementations (per subject) that share a text."""
+    if line.install_error is not None:
+        return [("", NOT_INSTALLED)]
+    if not line.reports:
+        return [("", NO_REPORT)]
+    seen: dict[str, dict[str, list[str]]] = {}  # text -> subject -> implementations
+    for subject in subjects:
+        report = line.reports.get(subject)
+        for impl in (report or {}).get("implementations", []):
+            if impl.get("load_error"):
+                text = "load error"
+            else:
+                c = next(
+                    (c for c in impl.get("properties", []) if c.get("name", c.get("property")) == NNX_MODES),
+                    None,
+                )
+                text = nnx_modes_text(c)
+            seen.setdefault(text, {}).setdefault(subject, []).append(f"`{impl.get('name')}`")
+    if len(seen) == 1:
+        ((text, where),) = seen.items()
+        n = sum(len(v) for v in where.values())
+        return [(f"all {n} implementations of {len(where)} subject{'s' * (len(where) != 1)}", text)]
+    return [
+        ("; ".join(f"{subject}: {', '.join(names)}" for subject, names in where.items()), text)
+        for text, where in seen.items()
+    ]
+
+
 def tests_cell(line: Line) -> str:
     if line.install_error is not None:
         return NOT_INSTALLED
@@ -474,6 +595,19 @@ def render(
         "report).",
         "",
     ]
+    present = [g for s in subjects for g in by_group(rows(lines, s)[1], _prop_cells(lines, s))]
+    if len(set(present)) > 1:
+        described = suite_groups()[0]
+        out += [
+            "Properties come in groups; a row *GROUP claims* gives an implementation's verdict over",
+            "that group's properties alone, *verdict* over all of them:",
+            "",
+        ]
+        out += [
+            f"- *{g}*: {described.get(g, '(a group this suite does not know)')}"
+            for g in dict.fromkeys(present)
+        ]
+        out.append("")
 
     out += ["## The lines", ""]
     out += [
@@ -511,6 +645,21 @@ def render(
         )
     out.append("")
 
+    if any(NNX_MODES in rows(lines, s)[1] for s in subjects):
+        out += [
+            "## NNX modes",
+            "",
+            f"The NNX graph modes each line ran every subject under (`{NNX_MODES}`'s message: the modes",
+            "it checked, or why it checked none).",
+            "",
+            "| line | implementations | NNX modes checked |",
+            "|---|---|---|",
+        ]
+        for ln in lines:
+            for which, text in nnx_modes_rows(ln, subjects):
+                out.append(f"| {ln.name} | {which} | {text} |")
+        out.append("")
+
     for subject in subjects:
         impls, props = rows(lines, subject)
         signature = next((r.get("signature") for ln in lines if (r := ln.reports.get(subject))), None)
@@ -519,12 +668,27 @@ def render(
             out += [f"`{signature}`", ""]
         out.append("| implementation | property | " + " | ".join(ln.label for ln in lines) + " |")
         out.append("|---|---|" + "---|" * len(lines))
+        sections = by_group(props, _prop_cells(lines, subject))
         for impl in impls:
-            for i, prop in enumerate(props):
-                name = f"`{impl}`" if i == 0 else ""
-                out.append(
-                    f"| {name} | {prop} | " + " | ".join(cell(ln, subject, impl, prop) for ln in lines) + " |"
-                )
+            first = True
+            for group, names in sections.items():
+                if len(sections) > 1:
+                    # the group's own verdict heads its properties
+                    name = f"`{impl}`" if first else ""
+                    first = False
+                    out.append(
+                        f"| {name} | *{group} claims* | "
+                        + " | ".join(group_cell(ln, subject, impl, names) for ln in lines)
+                        + " |"
+                    )
+                for prop in names:
+                    name = f"`{impl}`" if first else ""
+                    first = False
+                    out.append(
+                        f"| {name} | {prop} | "
+                        + " | ".join(cell(ln, subject, impl, prop) for ln in lines)
+                        + " |"
+                    )
             out.append("| | *verdict* | " + " | ".join(cell(ln, subject, impl, None) for ln in lines) + " |")
         out.append("")
 
