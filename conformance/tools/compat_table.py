@@ -67,7 +67,10 @@ ABSENT = "–"
 #: The property that runs each subject under every NNX graph mode, and how its passing message starts.
 NNX_MODES = "nnx_modes"
 NNX_MODES_PREFIX = "NNX modes checked:"
-PROPERTIES_SOURCE = Path(__file__).resolve().parent.parent / "properties.py"
+#: The modules that declare the properties (the forward group, then the transform group).
+PROPERTIES_SOURCES = tuple(
+    Path(__file__).resolve().parent.parent / name for name in ("properties.py", "transform_properties.py")
+)
 
 
 class InputError(ValueError):
@@ -180,16 +183,16 @@ def version_key(version: str) -> tuple:
 
 @functools.cache
 def suite_groups(source: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """``(GROUPS, {property: group})`` as conformance/properties.py declares them.
+    """``(GROUPS, {property: group})`` as the suite's property modules declare them.
 
-    Read from its source (the ``GROUPS`` dict and each ``@prop(..., group=...)`` decorator), not
-    imported: properties.py imports JAX, and this module must run without it.
+    Read from their source (the ``GROUPS`` dict and each ``@prop(..., group=...)`` decorator), not
+    imported: they import JAX, and this module must run without it. ``source``: one file instead.
     """
-    text = Path(source or PROPERTIES_SOURCE).read_text()
-    tree = ast.parse(text)
+    files = [Path(source)] if source else list(PROPERTIES_SOURCES)
+    body = [node for f in files for node in ast.parse(f.read_text()).body]
     groups: dict[str, str] = {}
     members: dict[str, str] = {}
-    for node in tree.body:
+    for node in body:
         if isinstance(node, ast.Assign | ast.AnnAssign):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             if any(isinstance(t, ast.Name) and t.id == "GROUPS" for t in targets) and node.value:
