@@ -673,25 +673,15 @@ def render(
         out.append("|---|---|" + "---|" * len(lines))
         sections = by_group(props, _prop_cells(lines, subject))
         for impl in impls:
-            first = True
+            table: list[tuple[str, list[str]]] = []
             for group, names in sections.items():
-                if len(sections) > 1:
-                    # the group's own verdict heads its properties
-                    name = f"`{impl}`" if first else ""
-                    first = False
-                    out.append(
-                        f"| {name} | *{group} claims* | "
-                        + " | ".join(group_cell(ln, subject, impl, names) for ln in lines)
-                        + " |"
-                    )
-                for prop in names:
-                    name = f"`{impl}`" if first else ""
-                    first = False
-                    out.append(
-                        f"| {name} | {prop} | "
-                        + " | ".join(cell(ln, subject, impl, prop) for ln in lines)
-                        + " |"
-                    )
+                if len(sections) > 1:  # the group's own verdict heads its properties
+                    verdicts = [group_cell(ln, subject, impl, names) for ln in lines]
+                    table.append((f"*{group} claims*", verdicts))
+                table += [(prop, [cell(ln, subject, impl, prop) for ln in lines]) for prop in names]
+            for i, (label, cells) in enumerate(table):
+                name = f"`{impl}`" if i == 0 else ""
+                out.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
             out.append("| | *verdict* | " + " | ".join(cell(ln, subject, impl, None) for ln in lines) + " |")
         out.append("")
 
