@@ -1,4 +1,4 @@
-"""``python -m conformance``: check, replay, list, subjects, bench, pin.
+"""``python -m conformance``: check, replay, list, subjects, bench, pin, mutate.
 
 Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
 implementation that could not be loaded; 3 an internal error of the suite.
@@ -136,10 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
-    from conformance.tools import bench, pin
+    from conformance.tools import bench, mutate, pin
 
     bench.add_parser(sub)
     pin.add_parser(sub)
+    mutate.add_parser(sub)
     return parser
 
 
@@ -309,7 +310,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from conformance.tools import bench, pin
+    from conformance.tools import bench, mutate, pin
 
     handler = {
         "check": cmd_check,
@@ -318,5 +319,6 @@ def main(argv: list[str] | None = None) -> int:
         "subjects": cmd_subjects,
         "bench": bench.cmd_bench,
         "pin": pin.cmd_pin,
+        "mutate": mutate.cmd_mutate,
     }[args.command]
     return handler(args)
