@@ -151,6 +151,24 @@ def test_dropped_calls_keywords_and_swapped_arguments() -> None:
     assert "model = nnx.Linear(x.shape[-1], features)" in got  # rngs= dropped
 
 
+def test_sizes_and_seeds_passed_on_off_by_one() -> None:
+    got = changes("off_by_one")
+    assert "model = nnx.Linear(x.shape[-1], features + 1, rngs=nnx.Rngs(seed))" in got
+    assert "model = nnx.Linear(x.shape[-1], features, rngs=nnx.Rngs(seed - 1))" in got
+    assert not any("x + 1" in line or "z + 1" in line for line in got)  # arrays are not sizes
+
+
+def test_the_lift_dropped_and_inputs_narrowed() -> None:
+    lifted = "import jax\ndef g(f, x):\n    @nnx.vmap(in_axes=0)\n    def h(v):\n        return v\n"
+    lifted += "    return jax.vmap(f, in_axes=0)(x.T) + h(x)\n"
+    got = changes("lift", lifted, "g")
+    assert "@lambda f: f" in got
+    assert "return f(x.T) + h(x)" in got
+    assert changes("input", lifted, "g") == {
+        "return jax.vmap(f, in_axes=0)(x.T) + h((lambda v: v.astype('float16').astype(v.dtype))(x))"
+    }
+
+
 def test_gradient_cut() -> None:
     assert "return jax.lax.stop_gradient(helper(z, features).reshape(-1))" in changes("gradient")
 

@@ -469,16 +469,19 @@ def _plus(node: ast.expr, n: int) -> ast.expr:
 
 
 def op_seed(node: ast.AST, env: Env) -> Iterator[Edit]:
-    """The seed's arithmetic: ``Rngs(s)`` -> ``Rngs(s + 1)`` and ``Rngs(s % 2 ** 16)`` (also
-    ``PRNGKey``, ``key``); truncation ``int(s)`` -> ``round(s)``; a call that checks and
-    normalises the arguments skipped (``s, x, f = check(s, x, f)`` -> ``s, x, f = (s, x, f)``,
-    so ``int()`` truncation of ``seed`` and ``features`` is gone)."""
+    """The seed's arithmetic: ``Rngs(s)`` -> ``Rngs(s + 1)``, ``Rngs(s % 2 ** 16)``,
+    ``Rngs(s % 2 ** 31)`` and ``Rngs(abs(s))`` (also ``PRNGKey``, ``key``); truncation ``int(s)`` ->
+    ``round(s)``; a call that checks and normalises the arguments skipped
+    (``s, x, f = check(s, x, f)`` -> ``s, x, f = s, x, f``: the ``int()`` truncation of ``seed``
+    and ``features`` is gone)."""
     if isinstance(node, ast.Call) and _func_name(node) in _SEEDERS:
         first = node.args[0] if node.args else (node.keywords[0].value if node.keywords else None)
         if first is not None and not isinstance(first, ast.Starred):
             for new in (
                 _plus(first, 1),
                 ast.BinOp(first, ast.Mod(), ast.BinOp(ast.Constant(2), ast.Pow(), ast.Constant(16))),
+                ast.BinOp(first, ast.Mod(), ast.BinOp(ast.Constant(2), ast.Pow(), ast.Constant(31))),
+                ast.Call(ast.Name("abs", ast.Load()), [first], []),
             ):
                 yield Edit(first, _wrap(new), f"seed {_src(first)} -> {_src(new)}")
     if (
@@ -572,6 +575,42 @@ def op_gradient(node: ast.AST, env: Env) -> Iterator[Edit]:
         yield Edit(node.value, text, f"return value cut from the gradient: {_src(node.value)}")
 
 
+def op_off_by_one(node: ast.AST, env: Env) -> Iterator[Edit]:
+    """A parameter that is not an array, passed on off by one: ``Linear(d, features)`` ->
+    ``Linear(d, features + 1)`` and ``- 1``; ``check(seed, ...)`` -> ``check(seed + 1, ...)``."""
+    if not isinstance(node, ast.Call) or _func_name(node) in ("print", "register"):
+        return
+    for i, arg in enumerate(node.args):
+        if isinstance(arg, ast.Name) and arg.id in env.parameters and arg.id not in env.arrays:
+            for n in (1, -1):
+                args = [*node.args[:i], _plus(arg, n), *node.args[i + 1 :]]
+                changed = _call(node, args, node.keywords)
+                yield Edit(node, changed, f"argument {arg.id} -> {_src(_plus(arg, n))}")
+
+
+def op_lift(node: ast.AST, env: Env) -> Iterator[Edit]:
+    """The lift dropped: a function's ``@nnx.vmap(...)`` decorator made the identity, and
+    ``jax.vmap(f, ...)(args)`` -> ``f(args)``; each array argument rounded through float16."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        for d in node.decorator_list:
+            if not _is_registration(d) and _func_name(d if isinstance(d, ast.Call) else ast.Call(d, [], [])):
+                yield Edit(d, "(lambda f: f)", f"decorator @{_src(d)} dropped")
+    if isinstance(node, ast.Call) and _func_name(node) == "vmap" and node.args:
+        yield Edit(node, _wrap(node.args[0]), f"{_src(node)} -> {_src(node.args[0])} (not vectorised)")
+
+
+def op_input(node: ast.AST, env: Env) -> Iterator[Edit]:
+    """An array argument narrowed on its way in: ``model(x)`` -> ``model(x`` rounded through float16 ``)``."""
+    if not isinstance(node, ast.Call) or _func_name(node) in ("print", "register"):
+        return
+    for i, arg in enumerate(node.args):
+        if isinstance(arg, ast.Name) and arg.id in env.arrays:
+            rounded = f"(lambda v: v.astype('float16').astype(v.dtype))({arg.id})"
+            args = [*node.args[:i], ast.Name(rounded, ast.Load()), *node.args[i + 1 :]]
+            changed = _call(node, args, node.keywords)
+            yield Edit(node, changed, f"argument {arg.id} rounded through float16")
+
+
 def _returns_array(node: ast.Return) -> bool:
     """Whether ``return value`` may return an array: not a constructor call (``nnx.Linear(...)``)."""
     value = node.value
@@ -582,9 +621,27 @@ def _returns_array(node: ast.Return) -> bool:
 
 @dataclass
 class Env:
-    """What an operator may ask about the file: the names it imported as modules."""
+    """What an operator may ask about the file: the names it imported as modules, the parameters of
+    the mutated functions that may be numbers, and the names used as arrays there (``x.shape``,
+    ``x.astype``)."""
 
     modules: set[str] = field(default_factory=set)
+    parameters: set[str] = field(default_factory=set)
+    arrays: set[str] = field(default_factory=set)
+
+    def learn(self, regions: list[ast.stmt]) -> None:
+        array_attrs = {"shape", "dtype", "astype", "reshape", "T", "ndim"}
+        for region in regions:
+            for node in ast.walk(region):
+                if isinstance(node, ast.arg):
+                    # a parameter that may be a number: unannotated, or annotated as one
+                    kind = ast.unparse(node.annotation) if node.annotation is not None else "Any"
+                    if kind in ("Any", "int", "float", "object", "int | float"):
+                        self.parameters.add(node.arg)
+                elif isinstance(node, ast.Attribute) and node.attr in array_attrs:
+                    if isinstance(node.value, ast.Name):
+                        self.arrays.add(node.value.id)
+        self.parameters -= {"self", "cls"}
 
 
 Operator = Callable[[ast.AST, Env], Iterator[Edit]]
@@ -604,6 +661,9 @@ OPERATORS: dict[str, Operator] = {
     "arguments": op_arguments,
     "dtype": op_dtype,
     "gradient": op_gradient,
+    "off_by_one": op_off_by_one,
+    "lift": op_lift,
+    "input": op_input,
 }
 
 
@@ -706,6 +766,7 @@ def make_mutants(text: str, attr: str, operators: Iterable[str] | None = None) -
     tree = ast.parse(text)
     chosen = list(operators) if operators is not None else list(OPERATORS)
     env = Env(_imported_modules(tree))
+    env.learn(reachable(tree, attr))
     splicer = _Splicer(text)
     _ORIGINAL.splicer = splicer
     try:
@@ -882,6 +943,7 @@ class MutationReport:
     results: list[MutantResult]
     elapsed_seconds: float = 0.0
     jobs: int = 1
+    strict: bool = False
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -912,6 +974,7 @@ class MutationReport:
             "properties": self.properties,
             "environment": environment(False),
             "jobs": self.jobs,
+            "strict": self.strict,
             "elapsed_seconds": self.elapsed_seconds,
             "baseline_seconds": self.baseline_seconds,
             "baseline_excluded": self.baseline_excluded,
@@ -947,6 +1010,17 @@ def _classify(impl: Any) -> tuple[str, str | None, str]:
     return SURVIVED, None, ""
 
 
+def _is_builtin(spec: str, subject: str) -> bool:
+    from impl.registry import get
+
+    label, eq, target = spec.partition("=")
+    name = (target if eq else spec).strip()
+    try:
+        return ":" not in name and get(name, subject).builtin
+    except KeyError:
+        return False
+
+
 def _order(properties: list[str], cells: dict[str, Any]) -> list[str]:
     """Cheap forward properties first (``output_contract``, ``agrees_with_oracle``, then by the
     baseline's seconds), transform properties last (by seconds)."""
@@ -969,9 +1043,14 @@ def run(
     properties: Iterable[str] = (),
     jobs: int = 2,
     timeout: float | None = None,
+    strict: bool | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> MutationReport:
-    """Mutate ``spec``'s source and check every mutant; see the module docstring."""
+    """Mutate ``spec``'s source and check every mutant; see the module docstring.
+
+    ``strict`` (default: on for a built-in, which ``check`` holds to ``invalid_input_rejected``,
+    off for another implementation, as ``check`` does) also checks how invalid input is rejected.
+    """
     from conformance import corpus
     from conformance.engine import Engine, EngineOptions, UsageError, targets
     from conformance.executors import Target, WorkerExecutor
@@ -991,6 +1070,8 @@ def run(
         raise MutateUsageError("mutate takes one --subject")
     subj = options.subjects[0]
     source = resolve_source(spec, subj.name)
+    if strict is None:
+        strict = _is_builtin(spec, subj.name)
     tree = ast.parse(source.text)
     functions = [s.name for s in reachable(tree, source.attr)]
     all_mutants = make_mutants(source.text, source.attr, operators)
@@ -1020,6 +1101,7 @@ def run(
         profile_obj = get_profile(profile)
         common = {
             "subjects": (subj,),
+            "strict": strict,
             "jobs": jobs,
             "timeout": timeout,
             "corpus": corpus.DEFAULT_DIR if os.path.isdir(corpus.DEFAULT_DIR) else None,
@@ -1045,7 +1127,7 @@ def run(
         order = _order(usable, cells)
         say(
             f"original: {len(usable)} properties pass in {baseline.seconds:.0f} s"
-            + (f" ({', '.join(excluded)} do not pass: not used)" if excluded else "")
+            + (f"; not used, as the original does not pass them: {', '.join(excluded)}" if excluded else "")
         )
 
         # 2. the mutants, each in its own worker, the first failure ends each
@@ -1136,6 +1218,7 @@ def run(
         mutants_found=len(all_mutants),
         results=[results[m.id] for m in chosen],
         jobs=jobs,
+        strict=strict,
     )
     report.elapsed_seconds = round(time.perf_counter() - start, 1)
     return report
@@ -1195,6 +1278,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="S",
         help="seconds one call may take before it counts as a hang (default: the profile's)",
     )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="also check how invalid input is rejected (default: on for a built-in, as check does)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
@@ -1225,6 +1313,7 @@ def cmd_mutate(args: argparse.Namespace) -> int:
             properties=args.property,
             jobs=args.jobs or default_jobs(),
             timeout=args.timeout,
+            strict=True if args.strict else None,
             progress=None if args.quiet else (lambda m: print(m, file=sys.stderr, flush=True)),
         )
     except (MutateUsageError, UsageError) as e:
