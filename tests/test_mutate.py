@@ -19,6 +19,7 @@ from conformance.tools.mutate import (
     KILLED,
     SURVIVED,
     MutateUsageError,
+    ci_examples,
     make_mutants,
     outputs_differ,
     reachable,
@@ -263,14 +264,14 @@ class _Fixed:
     def __init__(self, value: float, dtype: str = "float32") -> None:
         self.value, self.dtype = value, dtype
 
-    def call(self, args: dict) -> CallResult:
+    def call(self, args: dict, transform: dict | None = None) -> CallResult:
         return CallResult("ok", output=np.full(3, self.value, dtype=self.dtype))
 
 
 def test_outputs_compared_bit_for_bit() -> None:
     from conformance.subjects import VMAP_OVER_BATCH
 
-    examples = [{"seed": 0, "x_batch": np.zeros((1, 1), np.float32), "features": 3}]
+    examples = [({"seed": 0, "x_batch": np.zeros((1, 1), np.float32), "features": 3}, None)]
     assert outputs_differ(VMAP_OVER_BATCH, _Fixed(1.0), _Fixed(1.0), examples) is None
     assert outputs_differ(VMAP_OVER_BATCH, _Fixed(1.0), _Fixed(1.0 + 2**-20), examples)  # one ulp-ish
     assert outputs_differ(VMAP_OVER_BATCH, _Fixed(1.0), _Fixed(1.0, "float64"), examples)  # the dtype
@@ -278,6 +279,40 @@ def test_outputs_compared_bit_for_bit() -> None:
     assert (
         outputs_differ(VMAP_OVER_BATCH, _Fixed(0.0), _Fixed(-0.0), examples) is None
     )  # but not a zero's sign
+
+
+class _GradientOnly(_Fixed):
+    """Agrees with ``_Fixed(1.0)`` on plain calls, not under a transform."""
+
+    def call(self, args: dict, transform: dict | None = None) -> CallResult:
+        return super().call(args) if transform is None else CallResult("ok", output=np.zeros(3, "float32"))
+
+
+def test_a_survivor_that_changes_only_its_gradient_is_not_equivalent() -> None:
+    from conformance.subjects import VMAP_OVER_BATCH
+
+    args = {"seed": 0, "x_batch": np.zeros((1, 1), np.float32), "features": 3}
+    plain = [(args, None)]
+    assert outputs_differ(VMAP_OVER_BATCH, _Fixed(1.0), _GradientOnly(1.0), plain) is None
+    why = outputs_differ(VMAP_OVER_BATCH, _Fixed(1.0), _GradientOnly(1.0), [*plain, (args, {"kind": "vjp"})])
+    assert why is not None and why.startswith("differs under vjp on")
+
+
+def test_the_comparison_makes_the_calls_the_properties_make() -> None:
+    from conformance.profiles import get_profile
+    from conformance.properties import PROPERTIES
+    from conformance.subjects import VMAP_OVER_BATCH, args_key
+
+    props = [PROPERTIES[p] for p in ("output_contract", "jit_agrees_with_oracle", "vjp_agrees_with_oracle")]
+    calls = ci_examples(VMAP_OVER_BATCH, get_profile("ci"), props)
+    kinds = {t["kind"] if t else None for _, t in calls}
+    assert kinds == {None, "jit", "vjp", "jvp"}, kinds
+    keys = [args_key(a) + json.dumps(t, sort_keys=True) for a, t in calls]
+    assert len(keys) == len(set(keys))  # no call twice
+    again = ci_examples(VMAP_OVER_BATCH, get_profile("ci"), props)
+    assert keys == [args_key(a) + json.dumps(t, sort_keys=True) for a, t in again]  # derandomized
+    shapes = {a["x_batch"].shape[0] for a, t in calls if t is None}
+    assert {0, 1, 65} <= shapes  # the edges of B are among them
 
 
 # --------------------------------------------------------------------------- the engine's option

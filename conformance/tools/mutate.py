@@ -61,6 +61,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 SCHEMA = "nnx-conformance/mutation/1"
 EXIT_OK, EXIT_USAGE = 0, 2
 #: Statuses of a mutant.
@@ -834,39 +836,65 @@ def renamed_registrations(text: str) -> str:
 # --------------------------------------------------------------------------- equivalence
 
 
-def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[dict[str, Any]]:
-    """The arguments the forward properties draw in ``profile`` (the same derandomized seeds as
-    :func:`conformance.runner._search`: the whole domain, then each edge), deduplicated."""
+#: One call to compare: the arguments, and the transform it runs under (None: a plain call).
+Call = tuple[dict[str, Any], dict[str, Any] | None]
+
+
+def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[Call]:
+    """The calls the properties make in ``profile``, as the comparison of survivors makes them:
+    the arguments every forward property draws (the same derandomized seeds as
+    :func:`conformance.runner._search`: the whole domain, then each edge), plain; the
+    gradient properties' cases under their VJP and JVP (a survivor may change only its
+    gradient); the forward transform properties' cases under ``jax.jit``. Deduplicated."""
     from hypothesis import given, seed, settings
 
     from conformance.runner import SUPPRESSED_HEALTH_CHECKS, case_strategy
     from conformance.subjects import StrategyConfig, args_key
 
     config = StrategyConfig(pool=profile.pool)
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, Call] = {}
     done: set[str] = set()
+
+    def add(args: dict[str, Any], transform: dict[str, Any] | None) -> None:
+        key = args_key(args) + (json.dumps(transform, sort_keys=True) if transform else "")
+        found.setdefault(key, (args, transform))
+
+    def collect(prop: Any, case: dict[str, Any]) -> None:
+        kind = prop.cases.__name__
+        if kind == "gradient_calls":
+            from conformance.gradients import encode_direction
+            from conformance.properties import direction_values
+
+            args, x = case["args"], case["args"][subject.batch_arg]
+            flat = (int(np.prod(subject.output_shape(args))),)
+            cotangent = direction_values(case, flat, x.dtype)
+            tangent = direction_values(case, x.shape, x.dtype)
+            add(args, {"kind": "vjp", "arg": subject.batch_arg, "cotangent": encode_direction(cotangent)})
+            add(args, {"kind": "jvp", "arg": subject.batch_arg, "tangent": encode_direction(tangent)})
+        elif kind == "transform_calls":
+            add(case["args"], {"kind": "jit", "arg": subject.batch_arg})
+        elif prop.group == "forward":
+            for key in ("args", "other_args"):
+                if isinstance(case.get(key), dict):
+                    add(case[key], None)
+
     for prop in properties:
-        if prop.group != "forward" or prop.external == "strict" or prop.cases.__name__ in done:
+        if prop.external == "strict" or prop.cases.__name__ in done:
             continue
         done.add(prop.cases.__name__)
         strata: list[str | None] = [None]
         if profile.edge_examples and prop.edges:
             strata += [e for e in subject.edges(config) if prop.edges is True or e in prop.edges]
         for edge in strata:
-            cfg = replace(config, edge=edge)
             try:
-                strategy = case_strategy(prop, subject, cfg)
+                strategy = case_strategy(prop, subject, replace(config, edge=edge))
             except Exception:  # an edge this kind of case cannot reach
                 continue
             n = profile.max_examples if edge is None else profile.edge_examples
+            if edge is None and prop.share != 1.0:
+                n = max(1, round(n * prop.share))
 
-            def body(case: dict[str, Any]) -> None:
-                for key in ("args", "other_args"):
-                    args = case.get(key)
-                    if isinstance(args, dict):
-                        found.setdefault(args_key(args), args)
-
-            test = given(case=strategy)(body)
+            test = given(case=strategy)(_collector(collect, prop))
             test = settings(
                 max_examples=n,
                 derandomize=profile.derandomize,
@@ -884,11 +912,16 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[d
     return list(found.values())
 
 
+def _collector(collect: Callable[[Any, dict[str, Any]], None], prop: Any) -> Callable[[dict[str, Any]], None]:
+    def body(case: dict[str, Any]) -> None:
+        collect(prop, case)
+
+    return body
+
+
 def _fingerprint(result: Any) -> tuple[Any, ...]:
     """A call's output as bytes (its dtype and shape too), or its error's type. The sign of a zero
     is not kept: ``x @ w + 0`` and ``x @ w`` differ only there, and no tolerance can see it."""
-    import numpy as np
-
     if result.status == "ok" and result.output is not None:
         out = np.asarray(result.output)
         if out.dtype.kind in "fc" or out.dtype.name == "bfloat16":
@@ -897,16 +930,17 @@ def _fingerprint(result: Any) -> tuple[Any, ...]:
     return (result.status, result.error_type)
 
 
-def outputs_differ(subject: Any, original: Any, mutant: Any, examples: list[dict[str, Any]]) -> str | None:
-    """The first example on which ``mutant``'s output differs from ``original``'s (bitwise), or None."""
+def outputs_differ(subject: Any, original: Any, mutant: Any, calls: list[Call]) -> str | None:
+    """The first call on which ``mutant``'s output differs from ``original``'s (bitwise), or None."""
     from conformance.runner import summarize
 
-    for args in examples:
+    for args, transform in calls:
         ordered = subject.ordered(args)
-        a, b = original.call(ordered), mutant.call(ordered)
+        a, b = original.call(ordered, transform), mutant.call(ordered, transform)
         if _fingerprint(a) != _fingerprint(b):
             where = ", ".join(f"{k}={v}" for k, v in summarize({"args": args}).items())
-            return f"differs on {where}"
+            under = f" under {transform['kind']}" if transform else ""
+            return f"differs{under} on {where}"
     return None
 
 
@@ -1179,9 +1213,9 @@ def run(
             base_lock = threading.Lock()
 
             class Locked:
-                def call(self, args: Any) -> Any:
+                def call(self, args: Any, transform: dict[str, Any] | None = None) -> Any:
                     with base_lock:
-                        return base_exec.call(args)
+                        return base_exec.call(args, transform)
 
             def compare(mutant: Mutant) -> None:
                 ex = WorkerExecutor(
@@ -1336,7 +1370,7 @@ def print_report(report: MutationReport) -> None:
     for status in (KILLED, TIMED_OUT, LOAD_ERROR, ERROR, SURVIVED):
         print(f"  {status:<11} {report.count(status)}")
     print(
-        f"  likely equivalent (outputs bitwise identical on {report.examples_compared} ci examples): "
+        f"  likely equivalent (outputs bitwise identical on {report.examples_compared} ci calls): "
         f"{report.equivalent}"
     )
     killers: dict[str, int] = {}
