@@ -972,7 +972,7 @@ class MutationReport:
     properties: list[str]
     baseline_seconds: float
     baseline_excluded: dict[str, str]
-    examples_compared: int
+    calls_compared: int
     mutants_found: int
     results: list[MutantResult]
     elapsed_seconds: float = 0.0
@@ -1012,7 +1012,7 @@ class MutationReport:
             "elapsed_seconds": self.elapsed_seconds,
             "baseline_seconds": self.baseline_seconds,
             "baseline_excluded": self.baseline_excluded,
-            "examples_compared": self.examples_compared,
+            "calls_compared": self.calls_compared,
             "mutants_found": self.mutants_found,
             "counts": {
                 "mutants": len(self.results),
@@ -1091,6 +1091,7 @@ def run(
     from conformance.profiles import get_profile
     from conformance.properties import PROPERTIES
     from conformance.verdict import Status
+    from impl.registry import ImplementationLoadError
 
     say = progress or (lambda _m: None)
     start = time.perf_counter()
@@ -1204,10 +1205,10 @@ def run(
 
         # 3. survivors against the original, bit for bit, on the ci examples
         survivors = [m for m in chosen if results[m.id].status == SURVIVED]
-        examples: list[dict[str, Any]] = []
+        examples: list[Call] = []
         if survivors:
             examples = ci_examples(subj, get_profile("ci"), [PROPERTIES[p] for p in order])
-            say(f"comparing {len(survivors)} survivors with the original on {len(examples)} ci examples ...")
+            say(f"comparing {len(survivors)} survivors with the original on {len(examples)} ci calls ...")
             base_exec = WorkerExecutor(Target("original", base_spec, subj.name), timeout=timeout or 60.0)
             base_exec.start()
             base_lock = threading.Lock()
@@ -1224,6 +1225,8 @@ def run(
                 try:
                     ex.start()
                     why = outputs_differ(subj, Locked(), ex, examples)
+                except ImplementationLoadError as e:  # it loaded for its check; say so, do not crash
+                    why = f"could not be loaded again to compare: {e}"
                 finally:
                     ex.close()
                 results[mutant.id].likely_equivalent = why is None
@@ -1248,7 +1251,7 @@ def run(
         properties=order,
         baseline_seconds=baseline.seconds,
         baseline_excluded=excluded,
-        examples_compared=len(examples),
+        calls_compared=len(examples),
         mutants_found=len(all_mutants),
         results=[results[m.id] for m in chosen],
         jobs=jobs,
@@ -1370,7 +1373,7 @@ def print_report(report: MutationReport) -> None:
     for status in (KILLED, TIMED_OUT, LOAD_ERROR, ERROR, SURVIVED):
         print(f"  {status:<11} {report.count(status)}")
     print(
-        f"  likely equivalent (outputs bitwise identical on {report.examples_compared} ci calls): "
+        f"  likely equivalent (outputs bitwise identical on all {report.calls_compared} ci calls): "
         f"{report.equivalent}"
     )
     killers: dict[str, int] = {}
