@@ -1212,11 +1212,19 @@ def run(
             base_exec = WorkerExecutor(Target("original", base_spec, subj.name), timeout=timeout or 60.0)
             base_exec.start()
             base_lock = threading.Lock()
+            base_results: dict[str, Any] = {}
 
-            class Locked:
+            class Remembered:
+                """The original's worker, each call made once for every survivor compared."""
+
                 def call(self, args: Any, transform: dict[str, Any] | None = None) -> Any:
+                    from conformance.subjects import args_key
+
+                    key = args_key(args) + json.dumps(transform, sort_keys=True)
                     with base_lock:
-                        return base_exec.call(args, transform)
+                        if key not in base_results:
+                            base_results[key] = base_exec.call(args, transform)
+                        return base_results[key]
 
             def compare(mutant: Mutant) -> None:
                 ex = WorkerExecutor(
@@ -1224,7 +1232,7 @@ def run(
                 )
                 try:
                     ex.start()
-                    why = outputs_differ(subj, Locked(), ex, examples)
+                    why = outputs_differ(subj, Remembered(), ex, examples)
                 except ImplementationLoadError as e:  # it loaded for its check; say so, do not crash
                     why = f"could not be loaded again to compare: {e}"
                 finally:
