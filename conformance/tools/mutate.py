@@ -28,9 +28,10 @@ Steps of a run (:func:`run`):
    first, with the engine's ``stop_at_first_failure``: a mutant is killed once, so nothing
    after its first failed property runs; shrinking is off (the verdict, not a minimal
    counterexample, is what counts here).
-5. Survivors are compared with the original on the ``ci`` profile's own examples (the same
-   derandomized draws the forward properties make, :func:`ci_examples`): called in
-   workers, outputs compared bit for bit. A survivor whose every output is identical is
+5. Survivors are compared with the original on the calls the ``ci`` profile's properties make
+   (the same derandomized draws: plain calls, and the gradient and transform properties'
+   cases under VJP, JVP and ``jit``; :func:`ci_examples`): called in workers, outputs
+   compared bit for bit (the sign of a zero aside). A survivor whose every output is identical is
    *likely equivalent* and leaves the score's denominator; any other survivor is a blind
    spot of the suite, shown as a unified diff.
 
@@ -76,13 +77,14 @@ DESCRIPTION = """\
 Mutate an implementation's own source file and check every mutant with the suite, each
 in its own worker. Reports each mutant as killed (with the first property that failed),
 survived (with "likely equivalent" when its outputs are bitwise identical to the
-original's on every ci example), timed out or load error; the score is
+original's on every call the ci properties make: plain, and under VJP, JVP and jit),
+timed out or load error; the score is
 killed / (mutants - likely equivalent), where killed counts timeouts and load errors
 (check fails on them too); and every survivor as a unified diff.
 
 Exit codes: 0 the run completed (whatever the score); 2 usage error (an unknown
 implementation, a spec with no source file, bad numbers, an original that does not load
-or does not pass), as one "error: ..." line on stderr.
+or passes no property), as one "error: ..." line on stderr.
 """
 
 
