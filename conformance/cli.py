@@ -1,4 +1,4 @@
-"""``python -m conformance``: check, replay, list, subjects, bench, pin, expect.
+"""``python -m conformance``: check, replay, list, subjects, bench, pin, expect, plot, mutate.
 
 Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
 implementation that could not be loaded; 3 an internal error of the suite.
@@ -152,12 +152,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
-    from conformance.tools import bench, expect, pin, plot
+    from conformance.tools import bench, expect, mutate, pin, plot
 
     bench.add_parser(sub)
     pin.add_parser(sub)
     expect.add_parser(sub)
     plot.add_parser(sub)
+    mutate.add_parser(sub)
     return parser
 
 
@@ -351,7 +352,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    from conformance.tools import bench, expect, pin, plot
+    from conformance.tools import bench, expect, mutate, pin, plot
 
     handler = {
         "check": cmd_check,
@@ -362,5 +363,6 @@ def main(argv: list[str] | None = None) -> int:
         "pin": pin.cmd_pin,
         "expect": expect.cmd_expect,
         "plot": plot.cmd_plot,
+        "mutate": mutate.cmd_mutate,
     }[args.command]
     return handler(args)

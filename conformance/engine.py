@@ -57,6 +57,9 @@ from impl.registry import (
     spec_name,
 )
 
+#: Statuses after which ``stop_at_first_failure`` checks nothing more of an implementation.
+FAILING = frozenset({Status.FAIL, Status.ERROR, Status.XPASS})
+
 
 class UsageError(ValueError):
     """An option or an input file is wrong: one line, exit 2, the same words on every face."""
@@ -93,6 +96,9 @@ class EngineOptions:
     expectations: tuple[Expectation, ...] = ()
     #: the error model the numeric properties enforce (conformance.tolerance.TOLERANCES)
     tolerance: str = "rigorous"
+    #: stop checking an implementation at its first failed property (the mutate tool: a mutant is
+    #: killed once; the properties after it are not run and not reported)
+    stop_at_first_failure: bool = False
 
     @classmethod
     def build(
@@ -605,6 +611,8 @@ class Engine:
                 result.properties.append(cell)
                 if on_cell:
                     on_cell(target.name, cell)
+                if self.options.stop_at_first_failure and cell.status in FAILING:
+                    break
         except ImplementationLoadError as e:
             result.load_error = str(e)
         finally:
