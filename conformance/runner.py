@@ -139,6 +139,28 @@ def hypothesis_settings(profile: Profile, max_examples: int | None = None) -> se
     )
 
 
+def searches(prop: Property, subject: Subject, config: StrategyConfig, profile: Profile) -> list[str | None]:
+    """The searches a cell runs: the whole domain (None), then the edges that apply to ``prop``
+    (tile edges only for a property that opts in)."""
+    strata: list[str | None] = [None]
+    if profile.edge_examples and prop.edges:
+        strata += [
+            e
+            for e in subject.edges(config)
+            if ((prop.tiles or not e.startswith(TILE_EDGE)) if prop.edges is True else e in prop.edges)
+        ]
+    return strata
+
+
+def search_examples(prop: Property, profile: Profile, edge: str | None) -> int:
+    """Examples for one search of ``prop``: the profile's, its share for a costly property, one
+    at a tile edge (a new large shape each, pinned to carry signal)."""
+    if edge is None:
+        # a costly property runs its share of them
+        return profile.max_examples if prop.share == 1.0 else max(1, round(profile.max_examples * prop.share))
+    return min(profile.edge_examples, 1) if edge.startswith(TILE_EDGE) else profile.edge_examples
+
+
 def run_cell(
     ctx: Context,
     prop: Property,
@@ -165,13 +187,7 @@ def run_cell(
     tracker = ShrinkTracker(profile.shrink_seconds)
     calls_before = ctx.calls
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)
-    strata: list[str | None] = [None]
-    if profile.edge_examples and prop.edges:
-        strata += [
-            e
-            for e in ctx.subject.edges(config)
-            if ((prop.tiles or not e.startswith(TILE_EDGE)) if prop.edges is True else e in prop.edges)
-        ]
+    strata = searches(prop, ctx.subject, config, profile)
     status, message, edge = Status.PASS, "", None
     edges: dict[str, int] = {}
     unreachable: dict[str, str] = {}
@@ -296,11 +312,7 @@ def _search(
     # profiles), so one call of the implementation serves all of them (Context.memo)
     # and one oracle answer and panel output serve every implementation.
     examples_key = f"{ctx.subject.name}/{prop.cases.__name__}{edge}"
-    examples = profile.max_examples if config.edge is None else profile.edge_examples
-    if config.edge and config.edge.startswith(TILE_EDGE):
-        examples = min(examples, 1)  # a new large shape each: one example, pinned to carry signal
-    if config.edge is None and prop.share != 1.0:  # a costly property runs its share of them
-        examples = max(1, round(examples * prop.share))
+    examples = search_examples(prop, profile, config.edge)
     test = given(case=strategy)(body)
     for case in reversed(explicit):  # explicit examples run first, in order
         test = example(case=case)(test)

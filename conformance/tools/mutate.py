@@ -850,7 +850,7 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[C
     gradient); the forward transform properties' cases under ``jax.jit``. Deduplicated."""
     from hypothesis import given, seed, settings
 
-    from conformance.runner import SUPPRESSED_HEALTH_CHECKS, case_strategy
+    from conformance.runner import SUPPRESSED_HEALTH_CHECKS, case_strategy, search_examples, searches
     from conformance.subjects import StrategyConfig, args_key
 
     config = StrategyConfig(pool=profile.pool)
@@ -865,7 +865,7 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[C
         kind = prop.cases.__name__
         if kind == "gradient_calls":
             from conformance.gradients import encode_direction
-            from conformance.properties import direction_values
+            from conformance.transform_properties import direction_values
 
             args, x = case["args"], case["args"][subject.batch_arg]
             flat = (int(np.prod(subject.output_shape(args))),)
@@ -884,17 +884,12 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[C
         if prop.external == "strict" or prop.cases.__name__ in done:
             continue
         done.add(prop.cases.__name__)
-        strata: list[str | None] = [None]
-        if profile.edge_examples and prop.edges:
-            strata += [e for e in subject.edges(config) if prop.edges is True or e in prop.edges]
-        for edge in strata:
+        for edge in searches(prop, subject, config, profile):
             try:
                 strategy = case_strategy(prop, subject, replace(config, edge=edge))
             except Exception:  # an edge this kind of case cannot reach
                 continue
-            n = profile.max_examples if edge is None else profile.edge_examples
-            if edge is None and prop.share != 1.0:
-                n = max(1, round(n * prop.share))
+            n = search_examples(prop, profile, edge)
 
             test = given(case=strategy)(_collector(collect, prop))
             test = settings(
