@@ -46,9 +46,11 @@ CONFIGURATIONS: dict[str, dict[str, str]] = {
     "x64": {"JAX_ENABLE_X64": "1"},
     "eight_host_devices": {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"},
 }
-#: Configurations whose run also checks the transform group (on vmap_over_batch: jit and
-#: gradients draw the parameters again under a trace, with that PRNG).
+#: Configurations whose run also checks, on vmap_over_batch, the transform properties under which
+#: the parameters are drawn again inside a trace (jit and the gradients), with that PRNG.
 WITH_TRANSFORMS = {"prng_rbg"}
+#: The transform properties whose implementation draws its parameters under a trace.
+TRACED_DRAWS = ("jit_agrees_with_oracle", "vjp_agrees_with_oracle", "jvp_agrees_with_oracle")
 
 
 def configured_env(changes: dict[str, str], case_dir: Path) -> dict[str, str]:
@@ -78,8 +80,7 @@ def test_the_builtins_conform_under(name: str, tmp_path: Path) -> None:
                 "--profile",
                 "ci",
                 "--quiet",
-                "--group",
-                "transform",
+                *(f"--property={p}" for p in TRACED_DRAWS),
             ]
         )
     for argv in runs:
