@@ -324,6 +324,10 @@ def _search(
     try:
         test()
     except PropertyFailure:
+        if not tracker.failed:  # never the implementation's fault: no example of it failed
+            raise RuntimeError(
+                "Hypothesis reported a failure, but no example of this search failed"
+            ) from None
         return Status.FAIL, ""
     except Flaky:
         return Status.FAIL, "failed, then passed when re-run on the same input (nondeterministic): "
