@@ -438,6 +438,22 @@ def json_path(path: str, subject: str, several: bool) -> str:
 OnCell = Callable[[str, CellResult], None]
 
 
+def property_order(props: list[Property], slot: int, slots: int) -> list[Property]:
+    """The order in which the ``slot``-th of ``slots`` implementations checked side by side
+    goes through ``props``: the first forward, the second backward, any other from its own
+    share of the list on. The costly new shapes (the first properties draw the pool, then the
+    tile edges) are then compiled by one worker while the other runs properties it can take
+    from the cache later. In a cold ``ci`` run of the four built-ins (2026-12-02) the
+    workers' CPU went from 98 s in step to 70 s this way.
+    """
+    if slots <= 1 or slot == 0:
+        return list(props)
+    if slot == 1:
+        return props[::-1]
+    start = slot * len(props) // slots
+    return props[start:] + props[:start]
+
+
 class Engine:
     """Check implementations against properties; see the module docstring."""
 
@@ -601,14 +617,24 @@ class Engine:
         return apply_expectation(cell, self.expected_failure(ctx, prop.name))
 
     def check_target(
-        self, subject: Subject, target: Target, origin: str, on_cell: OnCell | None
+        self,
+        subject: Subject,
+        target: Target,
+        origin: str,
+        on_cell: OnCell | None,
+        slot: int = 0,
+        slots: int = 1,
     ) -> ImplResult:
+        """Every property of ``target``, in the order of :func:`property_order` for the
+        ``slot``-th of ``slots`` implementations checked side by side (the report keeps the usual order)."""
         start = time.perf_counter()
         result = ImplResult(target.name, target.spec, False)
+        props = self.properties(subject)
+        order = {p.name: i for i, p in enumerate(props)}
         try:
             ctx = self.context(subject, target)
             result.builtin, result.spec = ctx.impl.builtin, ctx.impl.spec
-            for prop in self.properties(subject):
+            for prop in property_order(props, slot, slots):
                 if STOPPING.is_set():
                     break
                 cell = self.cell(subject, target, origin, prop)
@@ -621,6 +647,7 @@ class Engine:
             result.load_error = str(e)
         finally:
             self.release(subject, target)
+        result.properties.sort(key=lambda cell: order[cell.property])
         result.seconds = round(time.perf_counter() - start, 3)
         return result
 
@@ -641,19 +668,28 @@ class Engine:
         return {t.name: errors[t.name] for t, _ in pairs if t.name in errors}
 
     def check_subject(self, subject: Subject, on_cell: OnCell | None = None) -> RunReport:
+        """Every implementation's properties; ``jobs`` implementations at a time.
+
+        Implementations checked side by side go through the properties in different orders
+        (:func:`property_order`). Every worker compiles the same programs for the same shapes
+        (the built-ins share nearly all of them), and JAX's persistent cache lets a worker load
+        what another compiled, but only once it is written: two workers that go through the
+        properties in step compile everything twice, at the same moment.
+        """
         start = time.perf_counter()
         pairs = self.targets(subject)
         jobs = self.effective_jobs(len(pairs))
 
-        def one(pair: tuple[Target, str]) -> ImplResult:
-            return self.check_target(subject, pair[0], pair[1], on_cell)
+        def one(indexed: tuple[int, tuple[Target, str]]) -> ImplResult:
+            i, (target, origin) = indexed
+            return self.check_target(subject, target, origin, on_cell, i % jobs, jobs)
 
         if jobs == 1:
-            results = [one(pair) for pair in pairs]
+            results = [one(pair) for pair in enumerate(pairs)]
         else:
             pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="conformance")
             try:
-                results = list(pool.map(one, pairs))
+                results = list(pool.map(one, enumerate(pairs)))
             finally:  # stopped (a signal): implementations not started yet are not started
                 pool.shutdown(wait=True, cancel_futures=True)
         return RunReport(

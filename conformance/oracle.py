@@ -14,9 +14,7 @@ returned too and added to every bound.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -30,13 +28,14 @@ def _frozen(*arrays: object) -> tuple[np.ndarray, ...]:
     return out
 
 
-@functools.lru_cache(maxsize=256)
-def _jitted_init(d_in: int, features: int, n_models: int | None) -> Callable[[Any], tuple[Any, Any]]:
-    """The layer's (or the ensemble's) constructor, jitted: key -> (kernel, bias).
+def _draw(seed: int, d_in: int, features: int, n_models: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The layer's (or the ensemble's) parameters, built eagerly as the implementations build them.
 
-    Flax draws the same bits under ``jax.jit`` as eagerly (checked for every PRNG
-    implementation by ``tests/test_oracle.py``), and one compilation per shape replaces
-    the fifteen-odd op-by-op compilations of an eager constructor.
+    Eagerly, not under ``jax.jit``: the same bits either way (``tests/test_oracle.py``), but
+    eagerly the programs are those every eager implementation compiles for the same shape (the
+    truncated normal, its scaling, the zero bias), so JAX's persistent compilation cache shares
+    them between this process and the workers. A jitted constructor was one more program per
+    shape that only the oracle used (6.4 s of compilation in a cold ``ci`` run, 2026-12-02).
     """
     import jax
     from flax import nnx
@@ -46,19 +45,9 @@ def _jitted_init(d_in: int, features: int, n_models: int | None) -> Callable[[An
 
     if n_models is not None:
         build = nnx.split_rngs(splits=n_models)(nnx.vmap(build, in_axes=(0,), out_axes=0))
-
-    def init(key: Any) -> tuple[Any, Any]:
-        layer = build(nnx.Rngs(key))
-        bias = layer.bias[...] if layer.bias is not None else None
-        return layer.kernel[...], bias
-
-    return jax.jit(init)
-
-
-def _draw(seed: int, d_in: int, features: int, n_models: int | None) -> tuple[np.ndarray, np.ndarray]:
-    import jax
-
-    kernel, bias = _jitted_init(d_in, features, n_models)(jax.random.key(seed))
+    layer = build(nnx.Rngs(jax.random.key(seed)))
+    kernel = layer.kernel[...]
+    bias = layer.bias[...] if layer.bias is not None else None
     if bias is None:
         bias = np.zeros(kernel.shape[:-2] + kernel.shape[-1:], dtype=np.asarray(kernel).dtype)
     return _frozen(kernel, bias)  # type: ignore[return-value]

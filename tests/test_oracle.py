@@ -1,4 +1,5 @@
-"""The oracle's parameters are the bits Flax draws eagerly, though the oracle draws them jitted."""
+"""The oracle's parameters are the bits Flax draws for ``nnx.Linear(d_in, features, rngs=nnx.Rngs(seed))``,
+for every seed the subjects accept (int64, negative, beyond 2**32)."""
 
 from __future__ import annotations
 
