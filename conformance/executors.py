@@ -344,19 +344,14 @@ class WorkerExecutor:
         return ("; its last output: " + " | ".join(tail)) if tail else ""
 
     def close(self) -> None:
-        if self._proc is not None and self._fds is not None:
-            try:
-                protocol.write_frame(self._fds[1], pickle.dumps(None), _deadline(1.0))
-            except (OSError, protocol.Timeout):
-                pass
-            if self._wait(2.0) is None:
-                self._kill()
-            else:
-                # the worker is gone; anything the implementation started in its group goes too
-                try:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    pass
+        """End the worker and everything in its process group, at once.
+
+        The worker keeps nothing worth a clean exit (its log is deleted below), and an orderly
+        interpreter shutdown with JAX loaded took about 0.9 s, on the path to the next
+        implementation of the run.
+        """
+        if self._proc is not None:
+            self._kill()
         self._drop()
         try:
             os.unlink(self.log_path)

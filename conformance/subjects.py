@@ -282,6 +282,7 @@ def _vmap_over_batch_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expected
     return _tangent_expected(*triple, output_dtype(tangent.dtype))
 
 
+@S.reused  # built once per configuration: the properties' strategies ask on every draw
 def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
     pins = _edge_pins(S.vmap_over_batch_edges(config.pool, x64=config.x64), config.edge)
     pool = pins.pop("pool", config.pool)
@@ -346,6 +347,7 @@ def _vmap_over_ensemble_jvp(args: Args, tangent: np.ndarray, x64: bool) -> Expec
     return _tangent_expected(value, bound, probable, output_dtype(tangent.dtype))
 
 
+@S.reused
 def _vmap_over_ensemble_valid(config: StrategyConfig, min_batch: int, min_members: int = 1) -> Any:
     pins = _edge_pins(S.vmap_over_ensemble_edges(config.pool, x64=config.x64), config.edge)
     pool = pins.pop("pool", config.pool)

@@ -9,6 +9,7 @@ Small, composable, validated (a bad argument is an ``InvalidArgument`` naming it
 * :mod:`strategies.calls`   -- whole argument sets, valid and invalid
 """
 
+from strategies._checks import reused
 from strategies.arrays import (
     FLOAT_DTYPES,
     VALUE_FAMILIES,
@@ -94,5 +95,6 @@ __all__ = [
     "vmap_over_batch_edges",
     "vmap_over_ensemble_args",
     "vmap_over_ensemble_edges",
+    "reused",
     "x_batches",
 ]

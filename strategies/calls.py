@@ -7,12 +7,15 @@ Arguments are dicts keyed by parameter name, with ``x_batch`` a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 from hypothesis import strategies as st
 
+from strategies._checks import reused
 from strategies.arrays import FLOAT_DTYPES, VALUE_FAMILIES, X64_DTYPES, make_values, x_batches
 from strategies.kinds import ARRAY_KINDS, KindedArray
 from strategies.scalars import FEATURES_SPELLINGS, SEED_BUCKETS, features_spellings, seeds, spell_features
@@ -99,13 +102,15 @@ def tile_edges(pool: ShapePool) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+@reused
 def vmap_over_batch_edges(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, x64: bool = False
-) -> tuple[tuple[str, dict[str, Any]], ...]:
+) -> tuple[tuple[str, Mapping[str, Any]], ...]:
     """``(edge, keyword arguments of vmap_over_batch_args that pin it)`` for every edge.
 
     A runner that spends a few examples on each pinned edge reaches all of them by
-    construction, not by luck, and Hypothesis still shrinks inside the edge.
+    construction, not by luck, and Hypothesis still shrinks inside the edge. Built once
+    per pool (the runner asks on every draw), so the keyword arguments are read-only.
     """
     edges: list[tuple[str, dict[str, Any]]] = []
     edges += [(f"seed {b}", {"seed_buckets": (b,)}) for b in SEED_BUCKETS]
@@ -118,7 +123,7 @@ def vmap_over_batch_edges(
     edges.append(("square layer", {"square": True}))
     if isinstance(pool, ShapePool):
         edges += tile_edges(pool)
-    return tuple(edges)
+    return tuple((name, MappingProxyType(pins)) for name, pins in edges)
 
 
 def _x(shape: tuple[int, ...], dtype: str = "float32", kind: str = "numpy") -> KindedArray:
@@ -197,18 +202,20 @@ def vmap_over_ensemble_args(
     return {**args, "n_models": spell_features(members, spelling)}
 
 
+@reused
 def vmap_over_ensemble_edges(
     pool: ShapePool | FreeShapes = DEFAULT_POOL, *, x64: bool = False
-) -> tuple[tuple[str, dict[str, Any]], ...]:
-    """The edges of :func:`vmap_over_batch_edges`, plus ensemble sizes and their spellings."""
-    edges = list(vmap_over_batch_edges(pool, x64=x64))
+) -> tuple[tuple[str, Mapping[str, Any]], ...]:
+    """The edges of :func:`vmap_over_batch_edges`, plus ensemble sizes and their spellings
+    (read-only keyword arguments, built once per pool)."""
+    edges: list[tuple[str, Mapping[str, Any]]] = list(vmap_over_batch_edges(pool, x64=x64))
     if isinstance(pool, ShapePool):
         for label, keep in (("n_models == 1", lambda m: m == 1), ("n_models >= 3", lambda m: m >= 3)):
             values = tuple(m for m in pool.members if keep(m))
             if values:
                 edges.append((label, {"pool": replace(pool, members=values)}))
     edges += [(f"n_models as {s}", {"member_spellings": (s,)}) for s in FEATURES_SPELLINGS[1:]]
-    return tuple(edges)
+    return tuple((name, MappingProxyType(dict(pins))) for name, pins in edges)
 
 
 #: Invalid ensemble sizes, each with what is wrong.
