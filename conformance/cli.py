@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console
 
+from conformance.options import CHECK, RUN, add_options, build_kwargs
 from conformance.verdict import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Status, worst_exit
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
@@ -27,112 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument(
-            "--subject",
-            default="vmap_over_batch",
-            help="the function under test (see 'subjects'); check also takes A,B or 'all'",
-        )
-        p.add_argument("--x64", action="store_true", help="enable jax_enable_x64 (adds float64 inputs)")
-        p.add_argument(
-            "--strict",
-            action="store_true",
-            help="also require external implementations to reject invalid input clearly",
-        )
-        p.add_argument(
-            "--timeout",
-            type=float,
-            default=None,
-            metavar="S",
-            help="seconds one call may take before it counts as a hang (default 60; after a first "
-            "hang, later calls get 10 times the slowest good call, at least 5 s)",
-        )
-        p.add_argument(
-            "--load-timeout",
-            type=float,
-            default=None,
-            metavar="S",
-            help="seconds an implementation may take to load in its worker (default 60)",
-        )
-        p.add_argument(
-            "--compile-cache",
-            default=None,
-            metavar="DIR",
-            help="JAX's persistent compilation cache, shared with the workers "
-            "(default $CONFORMANCE_COMPILE_CACHE or ~/.cache/nnx-conformance/jax; 'off' disables it)",
-        )
-        p.add_argument(
-            "--tolerance",
-            default=None,
-            metavar="MODEL",
-            help="the error bound numeric properties enforce: rigorous (default: worst case, never accuses a "
-            "correct implementation) or probabilistic (Higham and Mary: about 10*sqrt(n)*u instead of n*u; "
-            "see the README)",
-        )
-        p.add_argument(
-            "--isolation",
-            choices=("process", "none"),
-            default="process",
-            help="run implementations in a worker process (default) or in this one "
-            "(built-ins only: for debugging the suite)",
-        )
-
     check = sub.add_parser("check", help="check implementations against every property")
-    check.add_argument(
-        "--impl",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="name, module:attr, path/file.py:attr, or NAME=SPEC (repeatable); "
-        "default: every registered implementation",
-    )
-    check.add_argument("--profile", default=None, help="dev (default), ci or fuzz")
-    check.add_argument("--json", metavar="PATH", help="write a JSON report here")
-    check.add_argument(
-        "--summary-md",
-        metavar="PATH",
-        help="write a Markdown summary here (verdict table, causes, each failure's minimal "
-        "counterexample and replay command); default: appended to $GITHUB_STEP_SUMMARY when set",
-    )
-    check.add_argument(
-        "--max-examples",
-        type=int,
-        default=None,
-        metavar="N",
-        help="examples per property (default: the profile's)",
-    )
-    check.add_argument(
-        "--property", action="append", default=[], metavar="NAME", help="only these properties (repeatable)"
-    )
-    check.add_argument(
-        "--group",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only the properties of this group, forward or transform (repeatable); "
-        "--group forward accepts a forward-only implementation",
-    )
+    add_options(check.add_argument, CHECK)
     check.add_argument("--quiet", action="store_true", help="no progress output")
-    check.add_argument(
-        "--expect",
-        metavar="FILE",
-        help="your expected failures: IMPL PROPERTY [jax>=A,<B] [flax...] -- reason, one per line "
-        "('python -m conformance expect --from REPORT.json' writes one)",
-    )
-    check.add_argument(
-        "--corpus",
-        default=None,
-        metavar="DIR",
-        help="regression corpus whose pinned cases run first (default: ./conformance-corpus if present)",
-    )
-    check.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        metavar="N",
-        help="implementations checked at once, each in its own worker (default: the CPU count, at most 4)",
-    )
-    common(check)
+    add_options(check.add_argument, RUN)
 
     replay = sub.add_parser("replay", help="re-run one property on one recorded case")
     replay.add_argument(
@@ -148,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--group", action="append", default=[], metavar="NAME", help="the groups it must be in (repeatable)"
     )
     replay.add_argument("--case", required=True, help="the case as JSON, or @path/to/case.json")
-    common(replay)
+    add_options(replay.add_argument, RUN)
 
     sub.add_parser("list", help="list implementations and properties")
     sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
@@ -167,10 +66,8 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
-def _common(args: argparse.Namespace) -> dict[str, Any]:
-    """The options check and replay share, as EngineOptions.build takes them."""
-    keys = ("subject", "strict", "x64", "timeout", "load_timeout", "isolation", "compile_cache", "tolerance")
-    return {"groups": args.group, **{k: getattr(args, k) for k in keys}}
+def _values(args: argparse.Namespace) -> Any:
+    return lambda dest: getattr(args, dest)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -180,18 +77,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from strategies import TILE_EDGE
 
     try:
-        options = EngineOptions.build(
-            **_common(args),
-            profile=args.profile,
-            max_examples=args.max_examples,
-            impls=args.impl,
-            properties=args.property,
-            jobs=args.jobs,
-            corpus_dir=args.corpus,
-            expect=args.expect,
-            json_path=args.json,
-            summary_md=args.summary_md,
-        )
+        options = EngineOptions.build(**build_kwargs(_values(args), RUN + CHECK))
         engine = Engine(options)
     except (UsageError, ValueError) as e:
         return _usage_error(str(e))
@@ -276,9 +162,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         options = EngineOptions.build(
-            **_common(args),
+            **build_kwargs(_values(args), RUN),
             impls=[args.impl],
             properties=[args.property],
+            groups=args.group,
             corpus_dir=None,
         )
         if len(options.subjects) != 1:

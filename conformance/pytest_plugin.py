@@ -6,9 +6,11 @@ in :mod:`conformance.suite`. Run the suite in your own CI with::
 
     pytest --pyargs conformance.suite --impl mypkg.mymod:my_impl --junitxml=report.xml
 
-Every option of ``python -m conformance check`` is here, spelled ``--conformance-NAME``
-(``--impl`` and ``--subject`` keep their short names). Options are validated by the
-engine, as the CLI's are: a mistake is one line (``ERROR: ...``), exit 4.
+Every option of ``python -m conformance check`` is here (one table declares both,
+:mod:`conformance.options`), spelled ``--conformance-NAME`` (``--impl`` and ``--subject``
+keep their short names); ``--conformance-json`` writes the JSON report of the cells that
+ran. Options are validated by the engine, as the CLI's are: a mistake is one line
+(``ERROR: ...``), exit 4.
 """
 
 from __future__ import annotations
@@ -26,123 +28,23 @@ def spell(option: str) -> str:
     return SPELLING.get(option, "--conformance-" + option.lstrip("-"))
 
 
+#: Where pytest stores each option: ``conformance_`` + the CLI's name for it.
+DEST = "conformance_"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from conformance.options import CHECK, RUN, add_options
+
     group = parser.getgroup("conformance", "nnx conformance suite")
-    group.addoption(
-        "--impl",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="implementation to check (name, module:attr, file.py:attr, NAME=SPEC); "
-        "repeatable; default: every registered one",
-    )
-    group.addoption(
-        "--subject",
-        "--conformance-subject",
-        dest="conformance_subject",
-        default="vmap_over_batch",
-        help="the subject to check: a name, A,B or all (see python -m conformance subjects)",
-    )
-    group.addoption("--conformance-profile", default=None, help="dev (default), ci or fuzz")
-    group.addoption(
-        "--conformance-max-examples",
-        type=int,
-        default=None,
-        help="examples per property (default: the profile's)",
-    )
-    group.addoption(
-        "--conformance-property",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only these properties (repeatable)",
-    )
-    group.addoption(
-        "--conformance-group",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="only the properties of this group, forward or transform (repeatable)",
-    )
-    group.addoption(
-        "--conformance-strict",
-        action="store_true",
-        help="also require external implementations to reject invalid input clearly",
-    )
-    group.addoption("--conformance-x64", action="store_true", help="enable jax_enable_x64")
-    group.addoption(
-        "--conformance-timeout", type=float, default=None, help="seconds one call may take (default 60)"
-    )
-    group.addoption(
-        "--conformance-load-timeout",
-        type=float,
-        default=None,
-        help="seconds an implementation may take to load (default 60)",
-    )
-    group.addoption(
-        "--conformance-isolation",
-        default="process",
-        help="process (default) or none (built-ins only)",
-    )
-    group.addoption("--conformance-expect", default=None, metavar="FILE", help="your expected failures")
-    group.addoption(
-        "--conformance-corpus",
-        default=None,
-        metavar="DIR",
-        help="regression corpus run first (default ./conformance-corpus if present)",
-    )
-    group.addoption(
-        "--conformance-compile-cache",
-        default=None,
-        metavar="DIR",
-        help="JAX's persistent compilation cache folder, or 'off'",
-    )
-    group.addoption(
-        "--conformance-summary-md",
-        default=None,
-        metavar="PATH",
-        help="write a Markdown summary of the cells that ran here "
-        "(default: appended to $GITHUB_STEP_SUMMARY when set)",
-    )
-    group.addoption(
-        "--conformance-tolerance",
-        default=None,
-        metavar="MODEL",
-        help="rigorous (default) or probabilistic: the error bound numeric properties enforce",
-    )
-    group.addoption(
-        "--conformance-jobs",
-        type=int,
-        default=None,
-        help="accepted for parity with the CLI; tests run one by one",
-    )
+    add_options(group.addoption, CHECK + RUN, spell, DEST)
 
 
 def _build(config: pytest.Config) -> Any:
     from conformance.engine import Engine, EngineOptions, UsageError
+    from conformance.options import CHECK, RUN, build_kwargs
 
-    opt = config.getoption
     try:
-        options = EngineOptions.build(
-            subject=opt("conformance_subject"),
-            profile=opt("--conformance-profile"),
-            max_examples=opt("--conformance-max-examples"),
-            impls=opt("--impl"),
-            properties=opt("--conformance-property"),
-            groups=opt("--conformance-group"),
-            strict=opt("--conformance-strict"),
-            x64=opt("--conformance-x64"),
-            timeout=opt("--conformance-timeout"),
-            load_timeout=opt("--conformance-load-timeout"),
-            isolation=opt("--conformance-isolation"),
-            compile_cache=opt("--conformance-compile-cache"),
-            jobs=opt("--conformance-jobs"),
-            corpus_dir=opt("--conformance-corpus"),
-            expect=opt("--conformance-expect"),
-            summary_md=opt("--conformance-summary-md"),
-            tolerance=opt("--conformance-tolerance"),
-            spell=spell,
-        )
+        options = EngineOptions.build(**build_kwargs(config.getoption, CHECK + RUN, DEST), spell=spell)
         return Engine(options)
     except (UsageError, ValueError) as e:
         raise pytest.UsageError(str(e)) from None
@@ -160,9 +62,9 @@ def _engine(config: pytest.Config) -> Any:
 
 def _asked_for(config: pytest.Config) -> bool:
     """Whether this pytest run was given any of the suite's options."""
-    defaults = {"conformance_subject": "vmap_over_batch", "conformance_isolation": "process"}
+    defaults = {DEST + "subject": "vmap_over_batch", DEST + "isolation": "process"}
     for name, value in vars(config.option).items():
-        if name == "impl" or name.startswith("conformance_"):
+        if name.startswith(DEST):
             unset = value is None or value is False or value == [] or value == defaults.get(name)
             if not unset:  # (0 is a value: `0 in (False,)` would call it unset)
                 return True
@@ -230,20 +132,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The Markdown summary of the cells that ran (--conformance-summary-md, or GitHub's)."""
+    """The JSON report (--conformance-json) and the Markdown summary (--conformance-summary-md,
+    or GitHub's) of the cells that ran."""
     import os
 
     config = session.config
     results = config.stash.get(_RESULTS, [])
-    path = config.getoption("--conformance-summary-md") or os.environ.get("GITHUB_STEP_SUMMARY")
-    if not results or not path or _ENGINE not in config.stash:
+    path = config.getoption(DEST + "summary_md") or os.environ.get("GITHUB_STEP_SUMMARY")
+    json_out = config.getoption(DEST + "json")
+    if not results or not (path or json_out) or _ENGINE not in config.stash:
         return
     from conformance import summary
-    from conformance.engine import ImplResult, RunReport
+    from conformance.engine import ImplResult, RunReport, json_path
     from conformance.environment import environment
 
     engine = config.stash[_ENGINE]
-    append = not config.getoption("--conformance-summary-md")
+    append = not config.getoption(DEST + "summary_md")
     for subject in engine.options.subjects:
         impls: dict[str, Any] = {}
         for subj, target, result in results:
@@ -265,9 +169,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             round(sum(c.seconds for i in impls.values() for c in i.properties), 3),  # the cells' own time
             list(impls.values()),
             subject.signature,
+            engine.options.tolerance,
         )
-        summary.write(report.to_json(), path, append=append)
-        append = True
+        if json_out:
+            report.write_json(json_path(json_out, subject.name, engine.options.several))
+        if path:
+            summary.write(report.to_json(), path, append=append)
+            append = True
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

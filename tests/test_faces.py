@@ -3,6 +3,8 @@ same words, the plugin offers what the CLI does, and no search that ran nothing 
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import subprocess
 import sys
@@ -14,9 +16,10 @@ from hypothesis import strategies as st
 from conformance import cli
 from conformance.context import Context, SharedCache
 from conformance.engine import Engine, EngineOptions, UsageError
+from conformance.options import CHECK, RUN, add_options, build_kwargs
 from conformance.profiles import get_profile
 from conformance.properties import Property
-from conformance.pytest_plugin import spell
+from conformance.pytest_plugin import DEST, spell
 from conformance.runner import run_cell
 from conformance.subjects import VMAP_OVER_BATCH
 from conformance.verdict import Status, Verdict, verdict
@@ -79,28 +82,47 @@ def test_the_engine_rejects_a_mistake_once_for_both_faces(
     assert str(raised.value) == _as_plugin_words(words)
 
 
+def _plugin_parser() -> argparse.ArgumentParser:
+    """The plugin's options, declared as pytest_addoption declares them (the shared table)."""
+    parser = argparse.ArgumentParser()
+    add_options(parser.add_argument, CHECK + RUN, spell, DEST)
+    return parser
+
+
 def _plugin_kwargs(args: list[str]) -> dict:
     """What the plugin passes to EngineOptions.build for these arguments."""
-    names = {
-        "--conformance-max-examples": ("max_examples", int),
-        "--conformance-timeout": ("timeout", float),
-        "--conformance-load-timeout": ("load_timeout", float),
-        "--conformance-jobs": ("jobs", int),
-        "--conformance-profile": ("profile", str),
-        "--subject": ("subject", str),
-        "--conformance-property": ("properties", lambda v: [v]),
-        "--conformance-group": ("groups", lambda v: [v]),
-        "--conformance-corpus": ("corpus_dir", str),
-        "--conformance-expect": ("expect", str),
-        "--conformance-isolation": ("isolation", str),
-        "--conformance-tolerance": ("tolerance", str),
-        "--impl": ("impls", lambda v: [v]),
-    }
-    out = {}
-    for option, value in zip(args[::2], args[1::2], strict=True):
-        key, convert = names[option]
-        out[key] = convert(value)
-    return out
+    parsed = _plugin_parser().parse_args(args)
+    return build_kwargs(lambda dest: getattr(parsed, dest), CHECK + RUN, DEST)
+
+
+def test_the_plugin_offers_every_option_of_check() -> None:
+    check = cli.build_parser()._subparsers._group_actions[0].choices["check"]  # type: ignore[union-attr]
+    cli_flags = {s for a in check._actions for s in a.option_strings if s.startswith("--")}
+    plugin_flags = {s for a in _plugin_parser()._actions for s in a.option_strings if s.startswith("--")}
+    missing = {f for f in cli_flags - {"--help", "--quiet"} if spell(f) not in plugin_flags}
+    assert not missing, missing
+    assert spell("--json") == "--conformance-json" and spell("--impl") == "--impl"
+
+
+@pytest.mark.slow
+def test_the_plugin_writes_the_json_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q"]
+        + ["--impl", "manual_lift", "--conformance-property", "output_contract"]
+        + ["--conformance-max-examples", "2", "--conformance-json", str(out)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    (impl,) = report["implementations"]
+    assert impl["name"] == "manual_lift" and report["subject"] == "vmap_over_batch"
+    assert [p["name"] for p in impl["properties"]] == ["output_contract"]
+    assert impl["properties"][0]["status"] == "pass"
 
 
 @pytest.mark.slow
