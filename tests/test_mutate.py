@@ -393,3 +393,67 @@ def test_a_small_run_kills_and_keeps_survivors(tmp_path: Path, capsys: pytest.Ca
         or "+    return y.reshape(-1, order='F')" in printed
     )
     assert "NOT equivalent" in printed and "likely equivalent" in printed
+
+
+PACKAGE_FILES = {
+    "mypkg/__init__.py": "",
+    "mypkg/helpers.py": "def scale():\n    return 2.0\n",
+    "mypkg/layer.py": textwrap.dedent(
+        '''\
+        """A layer — with a relative import."""
+
+        from __future__ import annotations
+
+        from .helpers import scale
+
+
+        def vmap_over_batch(seed, x_batch, features):
+            return scale() * seed
+        '''
+    ),
+}
+
+
+@pytest.mark.parametrize("how", ["module", "path"])
+def test_a_copy_outside_its_package_keeps_its_relative_imports(how: str, tmp_path, monkeypatch) -> None:
+    from conformance.tools.mutants import with_package
+    from impl.registry import load
+
+    for name, text in PACKAGE_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = "mypkg.layer:vmap_over_batch" if how == "module" else f"{tmp_path}/mypkg/layer.py:vmap_over_batch"
+    source = resolve_source(spec, "vmap_over_batch")
+    assert (source.package, source.root) == ("mypkg", str(tmp_path))
+    copy_text = with_package(source.text, source.package)
+    assert len(copy_text.splitlines()) == len(source.text.splitlines())  # every line keeps its number
+    elsewhere = tmp_path / "copies"
+    elsewhere.mkdir()
+    (elsewhere / "layer_m001.py").write_text(copy_text, encoding="utf-8")
+    (elsewhere / "layer_bare.py").write_text(source.text, encoding="utf-8")
+    assert load(f"{elsewhere}/layer_m001.py:vmap_over_batch").fn(3, None, 1) == 6.0
+    with pytest.raises(Exception, match="relative import|no known parent"):
+        load(f"{elsewhere}/layer_bare.py:vmap_over_batch")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "import os\nx = 1\n",
+        "'''doc'''\nimport os\n",
+        "from __future__ import annotations  # why\nimport os\n",
+        "def f():\n    return 1\n",
+        "@staticmethod\ndef f():\n    return 1\n",
+    ],
+)
+def test_the_package_is_set_before_any_code_and_the_file_still_parses(text: str) -> None:
+    from conformance.tools.mutants import with_package
+
+    out = with_package(text, "pkg.sub")
+    namespace: dict = {}
+    exec(compile(out, "copy.py", "exec"), namespace)
+    assert namespace["__package__"] == "pkg.sub"
+    assert with_package(text, None) == text
+    opens_with_code = text.startswith(("def", "@"))
+    assert len(out.splitlines()) == len(text.splitlines()) + opens_with_code

@@ -41,6 +41,10 @@ class Source:
     path: str
     attr: str
     text: str
+    #: the package the file belongs to (its relative imports resolve against it), or None
+    package: str | None = None
+    #: the folder holding the package's top level, to be on the path of the copies' workers
+    root: str | None = None
 
 
 def resolve_source(spec: str, subject: str) -> Source:
@@ -76,7 +80,62 @@ def resolve_source(spec: str, subject: str) -> Source:
             f"{spec!r}: {path} defines no module-level {attr.split('.')[0]!r} to mutate "
             "(the attribute must be a function, class or assignment of that file)"
         )
-    return Source(spec, os.path.abspath(path), attr, text)
+    path = os.path.abspath(path)
+    package, root = _package_of(path, None if where.endswith(".py") else where)
+    return Source(spec, path, attr, text, package, root)
+
+
+def _package_of(path: str, module: str | None) -> tuple[str | None, str | None]:
+    """``(package, folder above its top level)`` of the file at ``path``: from the module's
+    dotted name when known, else from the ``__init__.py`` files around it; ``(None, None)``
+    for a file outside any package."""
+    folder = os.path.dirname(path)
+    if module is not None:
+        package = module if os.path.basename(path) == "__init__.py" else module.rpartition(".")[0]
+        if not package:
+            return None, None
+        root = folder
+        for _ in range(package.count(".") + (os.path.basename(path) != "__init__.py")):
+            root = os.path.dirname(root)
+        return package, root
+    names: list[str] = []
+    while os.path.isfile(os.path.join(folder, "__init__.py")):
+        names.insert(0, os.path.basename(folder))
+        folder = os.path.dirname(folder)
+    return (".".join(names), folder) if names else (None, None)
+
+
+def with_package(text: str, package: str | None) -> str:
+    """``text`` with ``__package__ = package`` set before any of its code runs, so that a copy
+    written outside the package resolves its relative imports (``from .layers import f``)
+    against the original's package.
+
+    The assignment joins an existing line (after the docstring or the last ``__future__``
+    import, else before the first simple statement), so every line keeps its number; only
+    a file that opens with a compound statement (a ``def``, a decorator) gets a new first line.
+    """
+    if not package:
+        return text
+    assign = f"__package__ = {package!r}"
+    body = ast.parse(text).body
+    i = 0
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+        i = 1
+    while i < len(body) and isinstance(body[i], ast.ImportFrom) and body[i].module == "__future__":  # type: ignore[attr-defined]
+        i += 1
+    lines = text.splitlines(keepends=True)
+    if i:
+        last = body[i - 1]
+        row, col = (last.end_lineno or 1) - 1, last.end_col_offset or 0
+        raw = lines[row].encode("utf-8")  # ast's column offsets count UTF-8 bytes
+        lines[row] = (raw[:col] + f"; {assign}".encode() + raw[col:]).decode("utf-8")
+        return "".join(lines)
+    simple = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign, ast.Expr, ast.Pass)
+    if body and isinstance(body[0], simple):
+        row = body[0].lineno - 1
+        lines[row] = f"{assign}; " + lines[row]
+        return "".join(lines)
+    return f"{assign}\n" + text
 
 
 def _module_file(spec: str, module: str) -> str:

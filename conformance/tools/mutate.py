@@ -72,6 +72,7 @@ from conformance.tools.mutants import (
     renamed_registrations,
     resolve_source,
     spread,
+    with_package,
 )
 
 SCHEMA = "nnx-conformance/mutation/1"
@@ -378,15 +379,17 @@ def run(
 
     folder = tempfile.mkdtemp(prefix="conformance-mutants-")
     stem = os.path.splitext(os.path.basename(source.path))[0]
-    original_folder = os.path.dirname(source.path)
-    if original_folder not in sys.path:  # the copies import their neighbours as the original does
-        sys.path.append(original_folder)
+    # The copies import their neighbours as the original does (the workers inherit this
+    # path), and their package's modules by relative imports (see with_package).
+    for needed in (os.path.dirname(source.path), source.root):
+        if needed and needed not in sys.path:
+            sys.path.append(needed)
     try:
 
         def write(name: str, text: str) -> str:
             path = os.path.join(folder, f"{stem}_{name}.py")
             with open(path, "w", encoding="utf-8") as f:
-                f.write(renamed_registrations(text))
+                f.write(renamed_registrations(with_package(text, source.package)))
             return f"{name}={path}:{source.attr}"
 
         base_spec = write("original", source.text)
