@@ -14,7 +14,8 @@ Prints, for the same implementations (the three built-ins of ``vmap_over_batch``
    for every broken implementation in ``tests/zoo/broken.py`` (``--shrink``;
    this part takes several minutes).
 
-Run from the repository root: ``python benchmarks/throughput.py [--shrink] [--json PATH]``.
+Run from the repository root: ``python benchmarks/throughput.py [--shrink] [--json PATH]``;
+``--check-only [--repeat N]`` times only (3), N times, each with its own empty cache.
 """
 
 from __future__ import annotations
@@ -137,7 +138,20 @@ def main() -> None:
     parser.add_argument("--shrink", action="store_true", help="also time the broken implementations")
     parser.add_argument("--json", metavar="PATH", help="write the figures here")
     parser.add_argument("--naive-examples", type=int, default=NAIVE_EXAMPLES)
+    parser.add_argument("--check-only", action="store_true", help="time only check --profile ci, cold")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N", help="with --check-only: N runs")
     args = parser.parse_args()
+    if args.check_only:
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory(prefix="conformance-bench-") as tmp:
+                cold = cli_wall(os.path.join(tmp, "cli"))
+                warm = cli_wall(os.path.join(tmp, "cli"))
+            print(
+                f"{time.strftime('%Y-%m-%d %H:%M')} check --profile ci: {cold:5.1f} s cold "
+                f"(empty compile cache), {warm:5.1f} s warm; load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+        return
 
     import jax
 
