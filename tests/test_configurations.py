@@ -8,8 +8,8 @@ interpreter (JAX reads these settings when it is imported) with one setting chan
 * ``JAX_ENABLE_X64=1``: whole int64 seeds, float64 promotion;
 * ``XLA_FLAGS=--xla_force_host_platform_device_count=8``: eight CPU devices instead of one.
 
-Slow tier: ``python -m pytest tests/test_configurations.py -m slow``. Measured 2026-12-01 on two
-shared cores, with the transform properties in ``ci``: 154 s (x64) to 309 s (unsafe_rbg) each.
+Slow tier: ``python -m pytest tests/test_configurations.py -m slow``. Measured 2026-12-02 in
+``.ci/run`` on two otherwise idle cores: 177 s (eight host devices) to 199 s (rbg) each.
 """
 
 from __future__ import annotations

@@ -104,19 +104,25 @@ def test_the_plugin_offers_every_option_of_check() -> None:
     assert spell("--json") == "--conformance-json" and spell("--impl") == "--impl"
 
 
-@pytest.mark.slow
-def test_the_plugin_writes_the_json_report(tmp_path: Path) -> None:
-    out = tmp_path / "report.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", "-q"]
-        + ["--impl", "manual_lift", "--conformance-property", "output_contract"]
-        + ["--conformance-max-examples", "2", "--conformance-json", str(out)],
+def _plugin(*args: str) -> subprocess.CompletedProcess[str]:
+    """``pytest --pyargs conformance.suite ARGS`` in a fresh interpreter, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "-p", "no:cacheprovider", *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.mark.slow
+def test_the_plugin_writes_the_json_report(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    done = _plugin(
+        "-q", "--impl", "manual_lift", "--conformance-property", "output_contract",
+        "--conformance-max-examples", "2", "--conformance-json", str(out),
+    )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(out.read_text())
     (impl,) = report["implementations"]
@@ -130,23 +136,7 @@ def test_the_plugin_writes_the_json_report(tmp_path: Path) -> None:
 def test_a_plugin_usage_error_is_one_line(mistake: str) -> None:
     """Through pytest itself: ``ERROR: <the engine's words>``, no traceback."""
     _, plugin_args = MISTAKES[mistake]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "--pyargs",
-            "conformance.suite",
-            "-p",
-            "no:cacheprovider",
-            *plugin_args,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _plugin(*plugin_args)
     assert done.returncode == 4, done.stdout + done.stderr
     err = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(err) == 1 and err[0].startswith("ERROR: "), done.stderr
@@ -155,15 +145,7 @@ def test_a_plugin_usage_error_is_one_line(mistake: str) -> None:
 
 @pytest.mark.slow
 def test_the_plugin_takes_every_subject() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "--pyargs", "conformance.suite", "--collect-only", "-q"]
-        + ["-p", "no:cacheprovider", "--subject", "all"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = _plugin("--collect-only", "-q", "--subject", "all")
     assert done.returncode == 0, done.stdout + done.stderr
     ids = [line for line in done.stdout.splitlines() if "::test_conformance[" in line]
     for subject in ("vmap_over_batch", "vmap_over_ensemble", "vmap_anchored"):
