@@ -457,3 +457,25 @@ def test_the_package_is_set_before_any_code_and_the_file_still_parses(text: str)
     assert with_package(text, None) == text
     opens_with_code = text.startswith(("def", "@"))
     assert len(out.splitlines()) == len(text.splitlines()) + opens_with_code
+
+
+@pytest.mark.parametrize(
+    ("file", "module", "package"),
+    [
+        ("top/layer.py", "top.layer", "top"),
+        ("top/__init__.py", "top", "top"),
+        ("top/sub/layer.py", "top.sub.layer", "top.sub"),
+        ("top/sub/__init__.py", "top.sub", "top.sub"),
+    ],
+)
+def test_the_package_root_is_the_folder_above_the_top_package(
+    file: str, module: str, package: str, tmp_path
+) -> None:
+    from conformance.tools.mutants import _package_of
+
+    for folder in ("top", "top/sub"):
+        (tmp_path / folder).mkdir(exist_ok=True)
+        (tmp_path / folder / "__init__.py").write_text("")
+    path = str(tmp_path / file)
+    assert _package_of(path, module) == (package, str(tmp_path))  # from the module's name
+    assert _package_of(path, None) == (package, str(tmp_path))  # from the __init__.py files

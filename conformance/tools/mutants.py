@@ -94,8 +94,8 @@ def _package_of(path: str, module: str | None) -> tuple[str | None, str | None]:
         package = module if os.path.basename(path) == "__init__.py" else module.rpartition(".")[0]
         if not package:
             return None, None
-        root = folder
-        for _ in range(package.count(".") + (os.path.basename(path) != "__init__.py")):
+        root = folder  # the innermost package's own folder, whether path is its __init__.py or not
+        for _ in range(package.count(".") + 1):
             root = os.path.dirname(root)
         return package, root
     names: list[str] = []
