@@ -10,6 +10,7 @@ import argparse
 import os
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from rich.console import Console
@@ -66,10 +67,6 @@ def _usage_error(message: str) -> int:
     return EXIT_USAGE
 
 
-def _values(args: argparse.Namespace) -> Any:
-    return lambda dest: getattr(args, dest)
-
-
 def cmd_check(args: argparse.Namespace) -> int:
     from conformance.engine import Engine, EngineOptions, UsageError, json_path
     from conformance.report import print_report
@@ -77,7 +74,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from strategies import TILE_EDGE
 
     try:
-        options = EngineOptions.build(**build_kwargs(_values(args), RUN + CHECK))
+        options = EngineOptions.build(**build_kwargs(partial(getattr, args), RUN + CHECK))
         engine = Engine(options)
     except (UsageError, ValueError) as e:
         return _usage_error(str(e))
@@ -162,7 +159,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         options = EngineOptions.build(
-            **build_kwargs(_values(args), RUN),
+            **build_kwargs(partial(getattr, args), RUN),
             impls=[args.impl],
             properties=[args.property],
             groups=args.group,

@@ -47,8 +47,9 @@ def _draw(seed: int, d_in: int, features: int, n_models: int | None) -> tuple[np
         build = nnx.split_rngs(splits=n_models)(nnx.vmap(build, in_axes=(0,), out_axes=0))
     layer = build(nnx.Rngs(jax.random.key(seed)))
     kernel = layer.kernel[...]
-    bias = layer.bias[...] if layer.bias is not None else None
-    if bias is None:
+    if layer.bias is not None:
+        bias = layer.bias[...]
+    else:
         bias = np.zeros(kernel.shape[:-2] + kernel.shape[-1:], dtype=np.asarray(kernel).dtype)
     return _frozen(kernel, bias)  # type: ignore[return-value]
 
