@@ -94,41 +94,46 @@ def cmd_check(args: argparse.Namespace) -> int:
                 markup=False,
             )
 
+    def header(subject: Any) -> str:
+        names = ", ".join(t.name for t, _ in engine.targets(subject))
+        profile = options.profile
+        edge_names = subject.edges(StrategyConfig(pool=profile.pool, x64=options.x64))
+        tiles = sum(1 for e in edge_names if e.startswith(TILE_EDGE))
+        edges = (
+            f", then {profile.edge_examples} inside each of {len(edge_names) - tiles} edges"
+            + (f" and 1 at each of {tiles} tile edges for the value claims" if tiles else "")
+            if profile.edge_examples
+            else ""
+        )
+        return (
+            f"subject {subject.name}: checking {names}; profile {profile.name} "
+            f"({profile.max_examples} examples per property over the whole domain{edges})"
+        )
+
     codes = []
     with engine:
         for subject in options.subjects:
-            pairs = engine.targets(subject)
-            failed = engine.load(subject)
-            if len(failed) == len(pairs):  # nothing to check: the load errors alone, one line each
-                for target, _ in pairs:
-                    print(f"error: {target.name} ({target.spec}): {failed[target.name]}", file=sys.stderr)
-                if args.json or summary_md:
-                    report = engine.check_subject(subject)
-                    if args.json:
-                        report.write_json(json_path(args.json, subject.name, options.several))
-                    _write_summary(report, summary_md)
-                codes.append(EXIT_USAGE)
-                continue
-            if not args.quiet:
-                names = ", ".join(t.name for t, _ in pairs)
-                profile = options.profile
-                edge_names = subject.edges(StrategyConfig(pool=profile.pool, x64=options.x64))
-                tiles = sum(1 for e in edge_names if e.startswith(TILE_EDGE))
-                edges = (
-                    f", then {profile.edge_examples} inside each of {len(edge_names) - tiles} edges"
-                    + (f" and 1 at each of {tiles} tile edges for the value claims" if tiles else "")
-                    if profile.edge_examples
-                    else ""
-                )
-                err.print(
-                    f"subject {subject.name}: checking {names}; profile {profile.name} "
-                    f"({profile.max_examples} examples per property over the whole domain{edges})",
-                    markup=False,
-                )
-            report = engine.check_subject(subject, progress)
+            # Workers load as their implementations' turns come (a load error is part of the
+            # report); the header waits for the first cell, so a run in which nothing loads
+            # shows the load errors alone, one line each.
+            shown = [args.quiet]
+
+            def on_cell(impl: str, cell: Any, subject: Any = subject, shown: list[bool] = shown) -> None:
+                if not shown[0]:
+                    shown[0] = True
+                    err.print(header(subject), markup=False)
+                progress(impl, cell)
+
+            report = engine.check_subject(subject, on_cell)
+            failed = [r for r in report.implementations if r.load_error]
             if args.json:
                 report.write_json(json_path(args.json, subject.name, options.several))
             _write_summary(report, summary_md)
+            if len(failed) == len(report.implementations):  # nothing checked: the load errors alone
+                for r in failed:
+                    print(f"error: {r.name} ({r.spec}): {r.load_error}", file=sys.stderr)
+                codes.append(EXIT_USAGE)
+                continue
             print_report(report)
             codes.append(report.exit_code())
     return worst_exit(codes)

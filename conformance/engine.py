@@ -24,7 +24,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -44,6 +43,7 @@ from conformance.expectations import Expectation, ExpectationFileError, installe
 from conformance.profiles import Profile, get_profile
 from conformance.properties import GROUPS, PROPERTIES, Case, Property
 from conformance.runner import CellResult, apply_expectation, replay_command, run_cell, summarize
+from conformance.scheduling import Spread
 from conformance.subjects import SUBJECTS, Subject, get_subject
 from conformance.tolerance import LAMBDA, TOLERANCES
 from conformance.verdict import Status
@@ -438,22 +438,6 @@ def json_path(path: str, subject: str, several: bool) -> str:
 OnCell = Callable[[str, CellResult], None]
 
 
-def property_order(props: list[Property], slot: int, slots: int) -> list[Property]:
-    """The order in which the ``slot``-th of ``slots`` implementations checked side by side
-    goes through ``props``: the first forward, the second backward, any other from its own
-    share of the list on. The costly new shapes (the first properties draw the pool, then the
-    tile edges) are then compiled by one worker while the other runs properties it can take
-    from the cache later. In a cold ``ci`` run of the four built-ins (2026-12-02) the
-    workers' CPU went from 98 s in step to 70 s this way.
-    """
-    if slots <= 1 or slot == 0:
-        return list(props)
-    if slot == 1:
-        return props[::-1]
-    start = slot * len(props) // slots
-    return props[start:] + props[:start]
-
-
 class Engine:
     """Check implementations against properties; see the module docstring."""
 
@@ -465,6 +449,7 @@ class Engine:
         self._contexts: dict[tuple[str, str], Context] = {}
         self._load_errors: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
+        self._helpers: list[Context] = []
         self._old_handlers: dict[int, Any] = {}
 
     # ------------------------------------------------------------------- lifetime
@@ -496,9 +481,10 @@ class Engine:
         self._old_handlers.clear()
 
     def close(self) -> None:
-        for ctx in self._contexts.values():
+        for ctx in [*self._contexts.values(), *self._helpers]:
             ctx.executor.close()
         self._contexts.clear()
+        self._helpers.clear()
         self.restore_signal_handlers()
 
     # ------------------------------------------------------------------- pieces
@@ -534,33 +520,51 @@ class Engine:
         if key in self._load_errors:
             raise ImplementationLoadError(self._load_errors[key])
         if key not in self._contexts:
-            if self.options.isolation in ("none", "trusted"):
-                impl = load(target.spec, subject.name)
-                trusted = self.options.isolation == "trusted"
-                executor: Any = InProcessExecutor(replace(impl, name=target.name), trusted)
-            else:
-                executor = WorkerExecutor(target, self.options.x64, self.timeout(), self.options.load_timeout)
             try:
-                executor.start()
+                self._contexts[key] = self._new_context(subject, target)
             except ImplementationLoadError as e:
-                executor.close()
                 self._load_errors[key] = str(e)
                 raise
-            own = {
-                n: e
-                for n, e in self.panel(subject).items()
-                if not (executor.impl.builtin and n == target.name)
-            }
-            self._contexts[key] = Context(
-                subject,
-                executor,
-                own,
-                self.options.x64,
-                self.options.strict,
-                self.cache,
-                self.options.tolerance,
-            )
         return self._contexts[key]
+
+    def _new_context(self, subject: Subject, target: Target) -> Context:
+        """A context of ``target`` with an executor of its own, started."""
+        if self.options.isolation in ("none", "trusted"):
+            impl = load(target.spec, subject.name)
+            trusted = self.options.isolation == "trusted"
+            executor: Any = InProcessExecutor(replace(impl, name=target.name), trusted)
+        else:
+            executor = WorkerExecutor(target, self.options.x64, self.timeout(), self.options.load_timeout)
+        try:
+            executor.start()
+        except ImplementationLoadError:
+            executor.close()
+            raise
+        builtin = executor.impl.builtin
+        own = {n: e for n, e in self.panel(subject).items() if not (builtin and n == target.name)}
+        return Context(
+            subject,
+            executor,
+            own,
+            self.options.x64,
+            self.options.strict,
+            self.cache,
+            self.options.tolerance,
+        )
+
+    def helper_context(self, subject: Subject, target: Target) -> Context:
+        """A second context of ``target`` (its own worker), for a slot that helps; see
+        :mod:`conformance.scheduling`. Closed by :meth:`release_helper` or :meth:`close`."""
+        ctx = self._new_context(subject, target)
+        with self._lock:
+            self._helpers.append(ctx)
+        return ctx
+
+    def release_helper(self, ctx: Context) -> None:
+        with self._lock:
+            if ctx in self._helpers:
+                self._helpers.remove(ctx)
+        ctx.executor.close()
 
     def release(self, subject: Subject, target: Target) -> None:
         ctx = self._contexts.pop((subject.name, target.name), None)
@@ -598,7 +602,10 @@ class Engine:
 
     def cell(self, subject: Subject, target: Target, origin: str, prop: Property) -> CellResult:
         """One implementation x property (the context must load; ImplementationLoadError otherwise)."""
-        ctx = self.context(subject, target)
+        return self.cell_in(self.context(subject, target), origin, prop)
+
+    def cell_in(self, ctx: Context, origin: str, prop: Property) -> CellResult:
+        """One property in ``ctx`` (the implementation's own context, or a helper's)."""
         if ctx.executor.given_up:
             cell = CellResult(
                 prop.name,
@@ -611,8 +618,8 @@ class Engine:
                 ctx,
                 prop,
                 self.options.profile,
-                self.replay_prefix(subject, origin),
-                self.pinned(subject, prop),
+                self.replay_prefix(ctx.subject, origin),
+                self.pinned(ctx.subject, prop),
             )
         return apply_expectation(cell, self.expected_failure(ctx, prop.name))
 
@@ -625,73 +632,61 @@ class Engine:
         slot: int = 0,
         slots: int = 1,
     ) -> ImplResult:
-        """Every property of ``target``, in the order of :func:`property_order` for the
-        ``slot``-th of ``slots`` implementations checked side by side (the report keeps the usual order)."""
-        start = time.perf_counter()
-        result = ImplResult(target.name, target.spec, False)
+        """Every property of ``target``, in one slot, in the order of :func:`property_order` for
+        the ``slot``-th of ``slots`` implementations checked side by side (the report keeps the
+        usual order)."""
+        return self._spread(subject, [(target, origin)], on_cell, 1, (slot, slots))[0]
+
+    def _spread(
+        self,
+        subject: Subject,
+        pairs: list[tuple[Target, str]],
+        on_cell: OnCell | None,
+        slots: int,
+        as_slot: tuple[int, int] | None = None,
+    ) -> list[ImplResult]:
+        """The implementations' results, checked over ``slots`` slots (:class:`Spread`)."""
         props = self.properties(subject)
         order = {p.name: i for i, p in enumerate(props)}
-        try:
-            ctx = self.context(subject, target)
-            result.builtin, result.spec = ctx.impl.builtin, ctx.impl.spec
-            for prop in property_order(props, slot, slots):
-                if STOPPING.is_set():
-                    break
-                cell = self.cell(subject, target, origin, prop)
-                result.properties.append(cell)
-                if on_cell:
-                    on_cell(target.name, cell)
-                if self.options.stop_at_first_failure and cell.status in FAILING:
-                    break
-        except ImplementationLoadError as e:
-            result.load_error = str(e)
-        finally:
-            self.release(subject, target)
-        result.properties.sort(key=lambda cell: order[cell.property])
-        result.seconds = round(time.perf_counter() - start, 3)
-        return result
 
-    def load(self, subject: Subject) -> dict[str, str]:
-        """Start every implementation's worker now (a few at a time) and load it there; returns
-        ``{name: why}`` for those that could not be loaded (they keep their place in the report)."""
-        pairs = self.targets(subject)
-        errors: dict[str, str] = {}
+        def close(pair: tuple[Target, str], ctx: Context, helper: bool) -> None:
+            if helper:
+                self.release_helper(ctx)
+            else:
+                self.release(subject, pair[0])
 
-        def one(pair: tuple[Target, str]) -> None:
-            try:
-                self.context(subject, pair[0])
-            except ImplementationLoadError as e:
-                errors[pair[0].name] = str(e)
-
-        with ThreadPoolExecutor(max_workers=max(1, min(len(pairs), self.options.jobs))) as pool:
-            list(pool.map(one, pairs))
-        return {t.name: errors[t.name] for t, _ in pairs if t.name in errors}
+        spread: Spread[tuple[Target, str], Property, Context, CellResult] = Spread(
+            open=lambda pair, helper: (self.helper_context if helper else self.context)(subject, pair[0]),
+            close=close,
+            check=lambda pair, ctx, prop: self.cell_in(ctx, pair[1], prop),
+            healthy=lambda ctx: bool(getattr(ctx.executor, "healthy", False)),
+            halts=lambda cell: self.options.stop_at_first_failure and cell.status in FAILING,
+            stopping=STOPPING,
+            on_cell=(lambda pair, cell: on_cell(pair[0].name, cell)) if on_cell else None,
+        )
+        results = []
+        for lane in spread.run(pairs, props, slots, as_slot=as_slot):
+            target = lane.target[0]
+            result = ImplResult(target.name, target.spec, False, [], lane.seconds, lane.load_error)
+            if lane.context is not None:
+                result.builtin, result.spec = lane.context.impl.builtin, lane.context.impl.spec
+            result.properties = sorted(lane.cells, key=lambda cell: order[cell.property])
+            results.append(result)
+        return results
 
     def check_subject(self, subject: Subject, on_cell: OnCell | None = None) -> RunReport:
-        """Every implementation's properties; ``jobs`` implementations at a time.
+        """Every implementation's properties, spread over ``jobs`` slots (:mod:`conformance.scheduling`).
 
         Implementations checked side by side go through the properties in different orders
         (:func:`property_order`). Every worker compiles the same programs for the same shapes
         (the built-ins share nearly all of them), and JAX's persistent cache lets a worker load
         what another compiled, but only once it is written: two workers that go through the
-        properties in step compile everything twice, at the same moment.
+        properties in step compile everything twice, at the same moment. A slot with no
+        implementation left to start helps one that is still running, with a second worker.
         """
         start = time.perf_counter()
         pairs = self.targets(subject)
-        jobs = self.effective_jobs(len(pairs))
-
-        def one(indexed: tuple[int, tuple[Target, str]]) -> ImplResult:
-            i, (target, origin) = indexed
-            return self.check_target(subject, target, origin, on_cell, i % jobs, jobs)
-
-        if jobs == 1:
-            results = [one(pair) for pair in enumerate(pairs)]
-        else:
-            pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="conformance")
-            try:
-                results = list(pool.map(one, enumerate(pairs)))
-            finally:  # stopped (a signal): implementations not started yet are not started
-                pool.shutdown(wait=True, cancel_futures=True)
+        results = self._spread(subject, pairs, on_cell, self.effective_jobs(len(pairs)))
         return RunReport(
             subject.name,
             self.options.profile.name,
@@ -708,19 +703,20 @@ class Engine:
         return [self.check_subject(s, on_cell) for s in self.options.subjects]
 
     def effective_jobs(self, n_impls: int) -> int:
-        """How many implementations to check at once: each needs its own worker process
-        (isolation none runs them one by one), and its own thread here, which Hypothesis
+        """How many slots check at once (an implementation each, or a helper's second worker of
+        one; :mod:`conformance.scheduling`): each needs its own worker process (isolation none
+        runs them one by one), and its own thread here, which Hypothesis
         allows since 6.136 but makes safe for one strategy drawn from by several threads
         (as the suite's shared strategies are) only since 6.155.7 (its issue #4475): the
         oldest supported line, Hypothesis 6.136.0, reported a failure with no failing example
         on a correct built-in (2026-12-02), so older versions check one implementation at a time."""
-        if self.options.isolation != "process" or n_impls < 2 or self.options.jobs <= 1:
+        if self.options.isolation != "process" or n_impls < 1 or self.options.jobs <= 1:
             return 1
         import hypothesis
 
         if tuple(int(p) for p in hypothesis.__version__.split(".")[:3]) < THREAD_SAFE_HYPOTHESIS:
             return 1
-        return min(self.options.jobs, n_impls)
+        return self.options.jobs
 
     def replay(self, spec: str, prop_name: str, case: Case) -> tuple[Status, str]:
         """One property on one case of the first subject: ``(PASS, "")``, ``(FAIL, why)`` or

@@ -67,6 +67,8 @@ class InProcessExecutor:
 
     given_up = False
     evidence = ""
+    #: never helped by a second executor (conformance.scheduling): in-process runs go one at a time
+    healthy = False
 
     def __init__(self, impl: Implementation, trusted: bool = False) -> None:
         if not (impl.builtin or trusted):
@@ -135,6 +137,13 @@ class WorkerExecutor:
     @property
     def given_up(self) -> bool:
         return self.dead_in_a_row >= (GIVE_UP_AFTER_ANSWERING if self.answered else GIVE_UP_AFTER)
+
+    @property
+    def healthy(self) -> bool:
+        """A call has come back, and none has hung, crashed the worker or broken the protocol: a
+        second worker may help (conformance.scheduling). One that hangs, maybe on its very first
+        call, gets no second worker to hang in."""
+        return self.answered > 0 and not self.evidence and self.hangs == 0
 
     def limit(self) -> float:
         """Seconds the next call may take."""

@@ -23,13 +23,18 @@ def test_parallel_only_on_a_thread_safe_hypothesis(
 
 
 def test_one_at_a_time_in_process_or_when_asked() -> None:
-    for isolation, jobs, n in (("none", 4, 4), ("process", 1, 4), ("process", 4, 1)):
+    for isolation, jobs, n in (("none", 4, 4), ("process", 1, 4), ("process", 4, 0)):
         engine = SimpleNamespace(options=SimpleNamespace(isolation=isolation, jobs=jobs))
         assert Engine.effective_jobs(engine, n) == 1  # type: ignore[arg-type]
 
 
+def test_one_implementation_gets_every_slot_its_helpers_use() -> None:
+    engine = SimpleNamespace(options=SimpleNamespace(isolation="process", jobs=2))
+    assert Engine.effective_jobs(engine, 1) == 2  # type: ignore[arg-type]
+
+
 def test_implementations_side_by_side_go_through_the_properties_in_different_orders() -> None:
-    from conformance.engine import property_order
+    from conformance.scheduling import property_order
 
     props = list("abcdefgh")
     assert property_order(props, 0, 1) == props
