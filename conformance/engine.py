@@ -61,10 +61,6 @@ from impl.registry import (
 FAILING = frozenset({Status.FAIL, Status.ERROR, Status.XPASS})
 
 
-#: The first Hypothesis that draws safely from one strategy in several threads (issue #4475).
-THREAD_SAFE_HYPOTHESIS = (6, 155, 7)
-
-
 class UsageError(ValueError):
     """An option or an input file is wrong: one line, exit 2, the same words on every face."""
 
@@ -705,16 +701,11 @@ class Engine:
     def effective_jobs(self, n_impls: int) -> int:
         """How many slots check at once (an implementation each, or a helper's second worker of
         one; :mod:`conformance.scheduling`): each needs its own worker process (isolation none
-        runs them one by one), and its own thread here, which Hypothesis
-        allows since 6.136 but makes safe for one strategy drawn from by several threads
-        (as the suite's shared strategies are) only since 6.155.7 (its issue #4475): the
-        oldest supported line, Hypothesis 6.136.0, reported a failure with no failing example
-        on a correct built-in (2026-12-02), so older versions check one implementation at a time."""
+        runs them one by one), and its own thread here. Several threads drawing from one
+        strategy (as the suite's shared strategies are) are safe since Hypothesis 6.155.7 (its
+        issue #4475), the lowest this package accepts: 6.136.0 once reported a failure with no
+        failing example on a correct built-in (2026-12-02)."""
         if self.options.isolation != "process" or n_impls < 1 or self.options.jobs <= 1:
-            return 1
-        import hypothesis
-
-        if tuple(int(p) for p in hypothesis.__version__.split(".")[:3]) < THREAD_SAFE_HYPOTHESIS:
             return 1
         return self.options.jobs
 
