@@ -127,7 +127,8 @@ CHECK: tuple[Option, ...] = (
     Option(
         "--jobs",
         "jobs",
-        "implementations checked at once, each in its own worker (default: the CPU count, at most 4; "
+        "worker processes at once: one per implementation, and a slot with none left to start "
+        "helps one still running with a second worker (default: the CPU count, at most 4; "
         "the pytest plugin runs its tests one by one)",
         {"type": int, "default": None, "metavar": "N"},
     ),
