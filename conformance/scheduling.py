@@ -166,14 +166,15 @@ class Spread(Generic[T, P, C, R]):
                     lane.pending.clear()
                 finish(lane)
                 return
+            except BaseException:  # the suite's own error: nobody may wait for this lane
+                with cond:
+                    lane.halted, lane.loading = True, False
+                finish(lane)
+                raise
             with cond:
                 lane.context, lane.loading = ctx, False
                 cond.notify_all()
-            try:
-                work(lane, ctx, front=True)
-            finally:
-                self.close(lane.target, ctx, False)
-                finish(lane)
+            run_in(lane, ctx, helper=False)
 
         def help_(lane: Lane[T, C, R]) -> None:
             try:
@@ -183,10 +184,20 @@ class Spread(Generic[T, P, C, R]):
                     lane.no_help = True
                 finish(lane)
                 return
+            except BaseException:
+                finish(lane)
+                raise
+            run_in(lane, ctx, helper=True)
+
+        def run_in(lane: Lane[T, C, R], ctx: C, helper: bool) -> None:
             try:
-                work(lane, ctx, front=False)
+                work(lane, ctx, front=not helper)
+            except BaseException:  # the suite's own error: the lane's other workers stop too
+                with cond:
+                    lane.halted = True
+                raise
             finally:
-                self.close(lane.target, ctx, True)
+                self.close(lane.target, ctx, helper)
                 finish(lane)
 
         def slot_loop(slot: int) -> None:

@@ -144,3 +144,49 @@ def test_a_helper_joins_once_the_owner_has_answered() -> None:
     assert _props(lane) == PROPS
     assert lane.helpers == 1
     assert [c[2] for c in lane.cells if c[1] == "a/owner"][0] == "p0"  # answered before the helper came
+
+
+@pytest.mark.parametrize("where", ["open", "check"])
+def test_the_suites_own_error_ends_the_run_instead_of_hanging_it(where: str) -> None:
+    """An error that is not the implementation's (not a load error) propagates; the other slot
+    must not wait forever for a lane that will never load or finish."""
+    fake = Fake()
+    spread = fake.spread()
+
+    def broken_open(target: str, helper: bool) -> str:
+        if target == "a" and not helper:
+            raise RuntimeError("the suite broke")
+        return fake.open(target, helper)
+
+    def broken_check(target: str, ctx: str, prop: str) -> tuple[str, str, str]:
+        if target == "a" and prop == "p1":
+            raise RuntimeError("the suite broke")
+        return (target, ctx, prop)
+
+    if where == "open":
+        spread.open = broken_open
+    else:
+        spread.check = broken_check
+    done: list[BaseException] = []
+
+    def go() -> None:
+        try:
+            spread.run(["a", "b"], PROPS, 2)
+        except RuntimeError as e:
+            done.append(e)
+
+    thread = threading.Thread(target=go, daemon=True)
+    thread.start()
+    thread.join(20)
+    assert not thread.is_alive(), "the run hung"
+    assert [str(e) for e in done] == ["the suite broke"]
+    assert sorted(fake.closed) == sorted(fake.opened)  # every worker opened was ended
+
+
+def test_seconds_run_from_the_owners_start_to_the_last_cell() -> None:
+    fake = Fake(wait_for_helper=True)
+    spread = fake.spread()
+    spread.check = lambda target, ctx, prop: threading.Event().wait(0.01) or (target, ctx, prop)
+    (lane,) = spread.run(["a"], PROPS, 2)
+    assert lane.active == 0 and len(lane.cells) == len(PROPS)
+    assert 0.05 <= lane.seconds < 5  # ten cells of 10 ms, on one or two workers
