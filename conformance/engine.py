@@ -655,19 +655,24 @@ class Engine:
             open=lambda pair, helper: (self.helper_context if helper else self.context)(subject, pair[0]),
             close=close,
             check=lambda pair, ctx, prop: self.cell_in(ctx, pair[1], prop),
-            healthy=lambda ctx: bool(getattr(ctx.executor, "healthy", False)),
+            healthy=lambda ctx: ctx.executor.healthy,
             halts=lambda cell: self.options.stop_at_first_failure and cell.status in FAILING,
             stopping=STOPPING,
             on_cell=(lambda pair, cell: on_cell(pair[0].name, cell)) if on_cell else None,
         )
         results = []
         for lane in spread.run(pairs, props, slots, as_slot=as_slot):
-            target = lane.target[0]
-            result = ImplResult(target.name, target.spec, False, [], lane.seconds, lane.load_error)
-            if lane.context is not None:
-                result.builtin, result.spec = lane.context.impl.builtin, lane.context.impl.spec
-            result.properties = sorted(lane.cells, key=lambda cell: order[cell.property])
-            results.append(result)
+            target, loaded = lane.target[0], lane.context
+            results.append(
+                ImplResult(
+                    target.name,
+                    loaded.impl.spec if loaded else target.spec,
+                    loaded.impl.builtin if loaded else False,
+                    sorted(lane.cells, key=lambda cell: order[cell.property]),
+                    lane.seconds,
+                    lane.load_error,
+                )
+            )
         return results
 
     def check_subject(self, subject: Subject, on_cell: OnCell | None = None) -> RunReport:

@@ -74,12 +74,16 @@ class Lane(Generic[T, C, R]):
     #: the properties nobody has taken yet
     pending: deque[Any] = field(default_factory=deque)
     started: bool = False
-    loading: bool = False
     halted: bool = False
     no_help: bool = False
     #: slots at work on this lane now (its owner and helpers)
     active: int = 0
     began: float = 0.0
+
+    @property
+    def loading(self) -> bool:
+        """Its owner is still starting its worker (the lane may yet become one to help)."""
+        return self.started and self.context is None and self.load_error is None and not self.halted
 
 
 @dataclass
@@ -119,7 +123,7 @@ class Spread(Generic[T, P, C, R]):
                 while not self.stopping.is_set():
                     for lane in lanes:
                         if not lane.started:
-                            lane.started, lane.loading, lane.active = True, True, 1
+                            lane.started, lane.active = True, 1
                             lane.pending = deque(property_order(props, *(as_slot or (slot, slots))))
                             lane.began = time.perf_counter()
                             return lane, True
@@ -162,17 +166,17 @@ class Spread(Generic[T, P, C, R]):
                 ctx = self.open(lane.target, False)
             except ImplementationLoadError as e:
                 with cond:
-                    lane.load_error, lane.loading = str(e), False
+                    lane.load_error = str(e)
                     lane.pending.clear()
                 finish(lane)
                 return
             except BaseException:  # the suite's own error: nobody may wait for this lane
                 with cond:
-                    lane.halted, lane.loading = True, False
+                    lane.halted = True
                 finish(lane)
                 raise
             with cond:
-                lane.context, lane.loading = ctx, False
+                lane.context = ctx
                 cond.notify_all()
             run_in(lane, ctx, helper=False)
 

@@ -11,8 +11,9 @@ interpreter (JAX reads these settings when it is imported) with one setting chan
   the oracle and the reference panel run. This run is the README's main job in full (every
   group), the one ``.ci/run`` used to run again on its own after the tests.
 
-Slow tier: ``python -m pytest tests/test_configurations.py -m slow``. Measured 2026-12-02 in
-``.ci/run`` on two otherwise idle cores: 177 s (eight host devices) to 199 s (rbg) each.
+Slow tier: ``python -m pytest tests/test_configurations.py -m slow``. Measured 2026-12-02 09:22 in
+``.ci/run`` on a clean clone, two otherwise idle cores, empty compile cache: 157 s (unsafe_rbg) to
+188 s (eight host devices, the main job in full) each.
 """
 
 from __future__ import annotations
