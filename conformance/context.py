@@ -41,6 +41,21 @@ class PropertySkip(Exception):
 class Executor(Protocol):
     impl: Implementation
 
+    @property
+    def given_up(self) -> bool:
+        """Its later calls fail at once, with :attr:`evidence` (it hung or died too often)."""
+        ...
+
+    @property
+    def evidence(self) -> str:
+        """Why it gave up: the first dead call, described ("" while it has not)."""
+        ...
+
+    @property
+    def healthy(self) -> bool:
+        """A second executor of the same implementation may help it (conformance.scheduling)."""
+        ...
+
     def start(self) -> None: ...
 
     def call(self, args: Args, transform: dict[str, Any] | None = None) -> CallResult: ...
