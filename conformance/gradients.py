@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.transforms import kind
+from conformance.transforms import as_jax_array, kind
 from strategies.arrays import np_dtype
 
 
@@ -41,15 +41,13 @@ def decode_direction(data: dict[str, Any]) -> np.ndarray:
 
 def _traced(fn: Any, args: dict[str, Any], name: str) -> tuple[Any, Any]:
     """``(f, x)``: ``f(x)`` calls ``fn`` with ``x`` in place of argument ``name``, the others static."""
-    import jax.numpy as jnp
-
     if name not in args:
         raise ValueError(f"cannot differentiate with respect to {name!r}: no such argument")
 
     def f(x: Any) -> Any:
         return fn(*(x if k == name else v for k, v in args.items()))
 
-    return f, jnp.asarray(args[name])
+    return f, as_jax_array(args[name])
 
 
 @kind("vjp")

@@ -31,6 +31,20 @@ def apply(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     return KINDS[name](fn, args, transform)
 
 
+def as_jax_array(value: Any) -> Any:
+    """``value`` as a jax array: itself if it is one, else transferred with ``jax.device_put``.
+
+    The same array ``jnp.asarray`` makes (dtype, shape, bits, uncommitted), without its
+    compiled program: JAX 0.10's ``jnp.asarray`` of a numpy array lifts it with
+    ``lax.stage``, one more program per shape and dtype for every worker to lower and
+    compile (79 of the 567 programs of a cold ``ci`` run of three built-ins, 2026-12-02).
+    """
+    import jax
+    import numpy as np
+
+    return value if isinstance(value, jax.Array) else jax.device_put(np.asarray(value))
+
+
 @kind("eager")
 def eager(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     return fn(*args.values())
@@ -50,20 +64,18 @@ def _with(args: dict[str, Any], name: str, value: Any) -> tuple[Any, ...]:
 def jit(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     """``jax.jit`` of ``fn`` with the batch traced (a jax array) and everything else static."""
     import jax
-    import jax.numpy as jnp
 
     name = transform["arg"]
-    return jax.jit(lambda x: fn(*_with(args, name, x)))(jnp.asarray(args[name]))
+    return jax.jit(lambda x: fn(*_with(args, name, x)))(as_jax_array(args[name]))
 
 
 @kind("vmap")
 def vmap(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     """``jax.vmap`` of ``fn`` over axis 0 of the batch argument, a stack of batches (K, B, ...)."""
     import jax
-    import jax.numpy as jnp
 
     name = transform["arg"]
-    return jax.vmap(lambda x: fn(*_with(args, name, x)))(jnp.asarray(args[name]))
+    return jax.vmap(lambda x: fn(*_with(args, name, x)))(as_jax_array(args[name]))
 
 
 @kind("devices")
@@ -138,14 +150,13 @@ def compile_count(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> A
     seed warms up, then slice i with :func:`new_seed` (seed, i) is called and counted, i = 1..N.
     Returns the N counts (int64)."""
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
     name, seed_name = transform["arg"], transform["seed_arg"]
     stack = args[name]
     values = np.asarray(stack)
     # Slices of the same kind (numpy or jax) as the stack, made before counting starts.
-    batches = [jnp.asarray(v) if isinstance(stack, jax.Array) else np.array(v) for v in values]
+    batches = [as_jax_array(v) if isinstance(stack, jax.Array) else np.array(v) for v in values]
     _count_compilations()
 
     def call(i: int) -> None:

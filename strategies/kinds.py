@@ -70,9 +70,10 @@ def materialize(values: np.ndarray, kind: str) -> object:
         view[...] = values
         return view
     if kind == "jax":
-        import jax.numpy as jnp
+        import jax
 
         # A fresh buffer: some jax versions alias a numpy array's memory on CPU
-        # (jax 0.4.31 did), and two calls must never share one input.
-        return jnp.array(np.array(values, copy=True))
+        # (jax 0.4.31 did), and two calls must never share one input. device_put, not
+        # jnp.array: the same array, without a compiled program per shape (lax.stage).
+        return jax.device_put(np.array(values, copy=True))
     raise ValueError(f"unknown array kind {kind!r}; known: {', '.join(ARRAY_KINDS)}")
