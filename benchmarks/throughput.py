@@ -15,7 +15,8 @@ Prints, for the same implementations (the three built-ins of ``vmap_over_batch``
    this part takes several minutes).
 
 Run from the repository root: ``python benchmarks/throughput.py [--shrink] [--json PATH]``;
-``--check-only [--repeat N]`` times only (3), N times, each with its own empty cache.
+``--check-only [--repeat N] [--impl NAME ...]`` times only (3), N times, each with its own
+empty cache, and gives the CPU time of the runner and its workers beside the wall time.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -91,15 +93,25 @@ def suite_ci(names: list[str], cache_dir: str) -> tuple[int, float, bool]:
 
 
 def cli_wall(cache_dir: str) -> float:
+    return cli_run(cache_dir)[0]
+
+
+def cli_run(cache_dir: str, impls: list[str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system, the runner and every worker) of one check of
+    ``impls`` (default: every built-in of ``vmap_over_batch``)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "conformance", "check", "--profile", "ci", "--quiet"],
+        [sys.executable, "-m", "conformance", "check", "--profile", "ci", "--quiet"]
+        + [f"--impl={name}" for name in impls or ()],
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "CONFORMANCE_COMPILE_CACHE": cache_dir},
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def shrink_times() -> dict[str, float]:
@@ -140,15 +152,22 @@ def main() -> None:
     parser.add_argument("--naive-examples", type=int, default=NAIVE_EXAMPLES)
     parser.add_argument("--check-only", action="store_true", help="time only check --profile ci, cold")
     parser.add_argument("--repeat", type=int, default=1, metavar="N", help="with --check-only: N runs")
+    parser.add_argument(
+        "--impl",
+        action="append",
+        metavar="NAME",
+        help="with --check-only: check these built-ins (repeatable; default: all of vmap_over_batch)",
+    )
     args = parser.parse_args()
     if args.check_only:
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(prefix="conformance-bench-") as tmp:
-                cold = cli_wall(os.path.join(tmp, "cli"))
-                warm = cli_wall(os.path.join(tmp, "cli"))
+                cold, cold_cpu = cli_run(os.path.join(tmp, "cli"), args.impl)
+                warm, warm_cpu = cli_run(os.path.join(tmp, "cli"), args.impl)
             print(
                 f"{time.strftime('%Y-%m-%d %H:%M')} check --profile ci: {cold:5.1f} s cold "
-                f"(empty compile cache), {warm:5.1f} s warm; load average {os.getloadavg()[0]:.1f}",
+                f"(empty compile cache, {cold_cpu:.0f} s CPU), {warm:5.1f} s warm ({warm_cpu:.0f} s CPU); "
+                f"load average {os.getloadavg()[0]:.1f}",
                 flush=True,
             )
         return
