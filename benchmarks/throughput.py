@@ -92,10 +92,6 @@ def suite_ci(names: list[str], cache_dir: str) -> tuple[int, float, bool]:
     return examples, elapsed, report.passed
 
 
-def cli_wall(cache_dir: str) -> float:
-    return cli_run(cache_dir)[0]
-
-
 def cli_run(cache_dir: str, impls: list[str] | None = None) -> tuple[float, float]:
     """Wall and CPU seconds (user + system, the runner and every worker) of one check of
     ``impls`` (default: every built-in of ``vmap_over_batch``)."""
@@ -196,8 +192,8 @@ def main() -> None:
         print(f"naive loop   all          {naive_rate:5.1f} examples/s")
         print(f"ci profile   all          {int(n)} examples in {s:5.1f} s = {suite_rate:5.1f} examples/s")
         print(f"ratio        {suite_rate / naive_rate:.1f}x  (every property held: {passed})", flush=True)
-        cold = cli_wall(os.path.join(tmp, "cli"))
-        warm = cli_wall(os.path.join(tmp, "cli"))
+        cold, _ = cli_run(os.path.join(tmp, "cli"))
+        warm, _ = cli_run(os.path.join(tmp, "cli"))
         print(f"check --profile ci, cold process, empty compile cache: {cold:5.1f} s")
         print(f"check --profile ci, cold process, warm compile cache:  {warm:5.1f} s", flush=True)
         figures.update(
