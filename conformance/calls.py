@@ -155,14 +155,29 @@ def _jax_config() -> dict[str, Any]:
 
 
 def _children() -> set[int]:
-    """This process's child processes (Linux /proc; empty elsewhere)."""
+    """This process's child processes (Linux /proc; empty elsewhere).
+
+    Read with ``os.open``/``os.read``, not ``open()``: it runs twice per call, once per thread
+    of the process (a worker has about 30, most of them XLA's), and the file objects of
+    ``open()`` made it 2.8 times slower (measured 2026-12-02: 178 against 497 us a scan).
+    """
     out: set[int] = set()
     try:
-        for task in os.listdir("/proc/self/task"):
-            with open(f"/proc/self/task/{task}/children") as f:
-                out |= {int(p) for p in f.read().split()}
+        tasks = os.listdir("/proc/self/task")
     except OSError:
-        pass
+        return out
+    for task in tasks:
+        try:
+            fd = os.open(f"/proc/self/task/{task}/children", os.O_RDONLY)
+        except OSError:  # a thread that ended since the listing (or no such file here)
+            continue
+        try:
+            data = b"".join(iter(lambda fd=fd: os.read(fd, 1 << 16), b""))
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+        out.update(map(int, data.split()))
     return out
 
 
