@@ -173,7 +173,8 @@ def run_cell(
     ``pinned`` cases (the regression corpus, the property's fixed cases) run first.
     Then one search over the whole domain, then (in profiles with ``edge_examples``)
     a short search inside each edge of the domain, so every edge is reached by
-    construction; the first failure ends the cell and is shrunk inside its search.
+    construction; the first failure ends the cell and is shrunk inside its search (a failure
+    in an edge with narrower ones, as ``tile B = 1025``, is then narrowed: :func:`_narrow`).
     A search that ran no example makes the cell ``incomplete``, never ``pass``.
     """
     if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
@@ -208,6 +209,10 @@ def run_cell(
                 status, message = Status.PASS, ""
                 continue
             if status != Status.PASS:
+                if status == Status.FAIL and edge is not None:
+                    edge, message = _narrow(
+                        ctx, prop, profile, replace(config, edge=edge), tracker, edges, message
+                    )
                 break
             if edges[edge or DOMAIN] == 0:
                 status = Status.INCOMPLETE
@@ -254,6 +259,28 @@ def run_cell(
         result.first_failure_example = tracker.first_failure_example
         result.shrink_seconds = round(end - tracker.first_failure, 3)
     return result
+
+
+def _narrow(
+    ctx: Context,
+    prop: Property,
+    profile: Profile,
+    config: StrategyConfig,
+    tracker: ShrinkTracker,
+    edges: dict[str, int],
+    message: str,
+) -> tuple[str, str]:
+    """After a failure in the edge ``config.edge``: the first of its narrower edges (the subject's
+    ``narrowing``, e.g. ``tile B = 129`` for ``tile B = 1025``) that fails too, with its message
+    prefix, else the edge itself. The tracker then holds that edge's counterexample."""
+    assert config.edge is not None
+    for narrower in ctx.subject.narrowing(config).get(config.edge, ()):
+        before = tracker.examples
+        status, prefix = _search(ctx, prop, profile, replace(config, edge=narrower), tracker)
+        edges[narrower] = tracker.examples - before
+        if status == Status.FAIL:
+            return narrower, prefix
+    return config.edge, message
 
 
 _STRATEGIES: dict[tuple[str, str, StrategyConfig], Any] = {}

@@ -14,7 +14,7 @@ members), which argument is the seed, and which properties apply. Three subjects
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +54,10 @@ FORWARD_TRANSFORM_PROPERTIES: tuple[str, ...] = (
 GRADIENT_PROPERTIES: tuple[str, ...] = ("vjp_agrees_with_oracle", "jvp_agrees_with_oracle")
 
 
+def _tile_narrowing(config: StrategyConfig) -> Mapping[str, tuple[str, ...]]:
+    return S.tile_narrowing(config.pool)
+
+
 @dataclass(frozen=True)
 class Expected:
     """What a conforming implementation returns for one call, within ``bound`` elementwise."""
@@ -88,7 +92,7 @@ class Subject:
     invalid_args: Callable[[], st.SearchStrategy[tuple[Args, str, str]]]
     #: the oracle: (args, x64) -> Expected
     expected: Callable[[Args, bool], Expected]
-    #: the edges of the domain that ``valid_args`` can pin: config -> names
+    #: the edges of the domain that a search covers (``valid_args`` can pin them): config -> names
     edges: Callable[[StrategyConfig], tuple[str, ...]]
     #: the unflattened output shape for some arguments, e.g. (B, features)
     output_shape: Callable[[Args], tuple[int, ...]]
@@ -100,6 +104,9 @@ class Subject:
     informative: Callable[[Args], bool] | None = None
     #: edges where no input has signal (a claim that needs it cannot reach them, by design)
     silent_edges: tuple[str, ...] = ("family zeros",)
+    #: searched edge -> edges (not searched) that ``valid_args`` can also pin, tried in turn to
+    #: narrow a failure there to a smaller counterexample: config -> that mapping
+    narrowing: Callable[[StrategyConfig], Mapping[str, tuple[str, ...]]] = _tile_narrowing
     #: the argument whose axis 0 is the batch
     batch_arg: str = "x_batch"
     seed_arg: str = "seed"
@@ -290,7 +297,8 @@ def _vmap_over_batch_valid(config: StrategyConfig, min_batch: int, min_members: 
 
 
 def _vmap_over_batch_edges(config: StrategyConfig) -> tuple[str, ...]:
-    return tuple(name for name, _ in S.vmap_over_batch_edges(config.pool, x64=config.x64))
+    names = (name for name, _ in S.vmap_over_batch_edges(config.pool, x64=config.x64))
+    return S.searched_edges(names, config.pool)
 
 
 VMAP_OVER_BATCH = Subject(
@@ -357,7 +365,8 @@ def _vmap_over_ensemble_valid(config: StrategyConfig, min_batch: int, min_member
 
 
 def _vmap_over_ensemble_edges(config: StrategyConfig) -> tuple[str, ...]:
-    return tuple(name for name, _ in S.vmap_over_ensemble_edges(config.pool, x64=config.x64))
+    names = (name for name, _ in S.vmap_over_ensemble_edges(config.pool, x64=config.x64))
+    return S.searched_edges(names, config.pool)
 
 
 def _ensemble_shape(args: Args) -> tuple[int, int, int]:

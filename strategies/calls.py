@@ -7,7 +7,7 @@ Arguments are dicts keyed by parameter name, with ``x_batch`` a
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
@@ -90,6 +90,11 @@ def tile_edges(pool: ShapePool) -> list[tuple[str, dict[str, Any]]]:
     carry signal in every row (no zeros). A chunked or tiled implementation
     that is wrong only past a boundary (rows past 128 from other parameters, the last
     partial tile of a long contraction dropped) fails here by construction.
+
+    Only the edges at the largest size ``L`` are searched (see :func:`tile_narrowing`): every
+    tile size divides ``L``, so ``L + 1`` is just past a boundary of every tile size and
+    ``L - 1`` one short of a full tile of every one. The smaller sizes are the edges a
+    failure there is narrowed to, for a minimal counterexample.
     """
     out = []
     small = {axis: tuple(v for v in getattr(pool, axis) if 1 <= v <= 8) or (1,) for _, axis in _AXES}
@@ -98,8 +103,42 @@ def tile_edges(pool: ShapePool) -> list[tuple[str, dict[str, Any]]]:
             for n in (size - 1, size + 1):
                 sizes = {**small, axis: (n,), "tiles": ()}
                 pins = {"pool": replace(pool, **sizes), "families": SIGNAL_FAMILIES}
-                out.append((f"{TILE_EDGE}{label} = {n}", pins))
+                out.append((_tile_edge_name(label, n), pins))
     return out
+
+
+def _tile_edge_name(axis: str, size: int) -> str:
+    return f"{TILE_EDGE}{axis} = {size}"
+
+
+@reused
+def tile_narrowing(pool: ShapePool | FreeShapes) -> Mapping[str, tuple[str, ...]]:
+    """Searched tile edge -> the tile edges its failure is narrowed to, smallest size first.
+
+    A search costs a compilation per new shape in every implementation, so of the tile edges
+    only the two sizes around the largest tile size ``L`` are searched, on each axis: with
+    every tile size dividing ``L`` (``ShapePool`` checks it), ``L + 1`` leaves a partial last
+    tile of one for every tile size and ``L - 1`` a tile one short of full for every one. When
+    ``tile B = 1023`` or ``tile B = 1025`` fails, the runner tries the smaller tile edges of
+    that axis in turn (``B = 127``, ``129``, ``255``, ... ``513``) and reports the first that
+    fails: the counterexample sits just past the boundary that is wrong.
+    """
+    if not isinstance(pool, ShapePool) or not pool.tiles:
+        return MappingProxyType({})
+    largest = max(pool.tiles)
+    smaller = sorted(t + side for t in pool.tiles if t < largest for side in (-1, 1))
+    out = {}
+    for label, _ in _AXES:
+        narrower = tuple(_tile_edge_name(label, n) for n in smaller)
+        for side in (-1, 1):
+            out[_tile_edge_name(label, largest + side)] = narrower
+    return MappingProxyType(out)
+
+
+def searched_edges(edges: Iterable[str], pool: ShapePool | FreeShapes) -> tuple[str, ...]:
+    """``edges`` without those only tried to narrow a failure (:func:`tile_narrowing`)."""
+    narrowers = {n for names in tile_narrowing(pool).values() for n in names}
+    return tuple(e for e in edges if e not in narrowers)
 
 
 @reused

@@ -26,7 +26,8 @@ class ShapePool:
     #: ensemble sizes (``n_models``), for subjects with a stack of layers
     members: tuple[int, ...] = (1, 2, 3, 5)
     #: tile sizes of fast implementations: each gets an edge just below and just above it
-    #: along each axis, one large dimension at a time (see ``strategies.calls.tile_edges``)
+    #: along each axis, one large dimension at a time (see ``strategies.calls.tile_edges``);
+    #: each must divide the largest, whose two edges stand for all of them in a search
     tiles: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -36,6 +37,12 @@ class ShapePool:
         object.__setattr__(self, "features", check_pool("features", self.features, 1))
         object.__setattr__(self, "members", check_pool("members", self.members, 1))
         object.__setattr__(self, "tiles", check_pool("tiles", self.tiles, 2, empty=True))
+        odd = [t for t in self.tiles if max(self.tiles) % t]
+        if odd:
+            raise InvalidArgument(
+                f"tiles={self.tiles!r}: {odd[0]} does not divide the largest, {max(self.tiles)} "
+                "(the sizes just past the largest must be just past a boundary of every tile size)"
+            )
 
 
 DEFAULT_POOL = ShapePool()
