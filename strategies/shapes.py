@@ -37,6 +37,9 @@ class ShapePool:
         object.__setattr__(self, "features", check_pool("features", self.features, 1))
         object.__setattr__(self, "members", check_pool("members", self.members, 1))
         object.__setattr__(self, "tiles", check_pool("tiles", self.tiles, 2, empty=True))
+        twice = [t for t in self.tiles if self.tiles.count(t) > 1]
+        if twice:
+            raise InvalidArgument(f"tiles={self.tiles!r}: {twice[0]} is given twice")
         odd = [t for t in self.tiles if max(self.tiles) % t]
         if odd:
             raise InvalidArgument(

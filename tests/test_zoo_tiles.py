@@ -89,9 +89,11 @@ def test_only_the_largest_tile_size_is_searched_and_a_failure_there_narrows_to_t
     assert all(1025 % t == 1 and 1023 % t == t - 1 for t in S.TILE_SIZES)
 
 
-def test_tile_sizes_must_divide_the_largest() -> None:
+def test_tile_sizes_must_divide_the_largest_and_differ() -> None:
     from hypothesis.errors import InvalidArgument
 
     with pytest.raises(InvalidArgument, match="96 does not divide the largest, 128"):
         S.ShapePool(tiles=(96, 128))
+    with pytest.raises(InvalidArgument, match="128 is given twice"):
+        S.ShapePool(tiles=(128, 128, 256))
     assert S.ShapePool(tiles=(64, 128)).tiles == (64, 128)
