@@ -3,7 +3,8 @@
 :class:`EngineOptions` is built, and validated, in one place (:meth:`EngineOptions.build`),
 so the CLI and the pytest plugin reject the same bad options with the same words.
 :class:`Engine` owns what a run shares: the reference panels, the oracle cache, one
-context (and worker) per implementation, and the signal handling that ends every
+context (and worker) per implementation (built-ins pass their workers on to the next
+built-in), and the signal handling that ends every
 worker when the run is stopped. It offers :meth:`Engine.check` (every cell, as
 reports), :meth:`Engine.cell` (one cell, for pytest) and :meth:`Engine.replay` (one
 property on one recorded case). The CLI, the pytest plugin and the tooling are thin
@@ -37,6 +38,7 @@ from conformance.executors import (
     InProcessExecutor,
     Target,
     WorkerExecutor,
+    WorkerPool,
     kill_all_workers,
 )
 from conformance.expectations import Expectation, ExpectationFileError, installed_versions, match, parse_file
@@ -447,6 +449,8 @@ class Engine:
         self._lock = threading.Lock()
         self._helpers: list[Context] = []
         self._old_handlers: dict[int, Any] = {}
+        #: idle workers of the package's built-ins, for the next built-in (executors.WorkerPool)
+        self._pool = WorkerPool()
 
     # ------------------------------------------------------------------- lifetime
 
@@ -481,6 +485,7 @@ class Engine:
             ctx.executor.close()
         self._contexts.clear()
         self._helpers.clear()
+        self._pool.close()
         self.restore_signal_handlers()
 
     # ------------------------------------------------------------------- pieces
@@ -530,7 +535,15 @@ class Engine:
             trusted = self.options.isolation == "trusted"
             executor: Any = InProcessExecutor(replace(impl, name=target.name), trusted)
         else:
-            executor = WorkerExecutor(target, self.options.x64, self.timeout(), self.options.load_timeout)
+            # Only the package's own built-ins (by this process's registry) share workers.
+            builtin = _target_part(target.spec) in names(subject.name, builtin_only=True)
+            executor = WorkerExecutor(
+                target,
+                self.options.x64,
+                self.timeout(),
+                self.options.load_timeout,
+                self._pool if builtin else None,
+            )
         try:
             executor.start()
         except ImplementationLoadError:

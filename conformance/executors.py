@@ -6,6 +6,13 @@ as a fresh interpreter (never forked: a process forked after JAX initialised
 deadlocks), reads back only plain data (:mod:`conformance.protocol`), waits a bounded
 time per call, and restarts the worker after a hang or a crash.
 
+A worker that has only ever loaded the package's own built-ins, and never hung, crashed or
+broke the protocol, goes back to a :class:`WorkerPool` when its implementation is done, and
+the next built-in of the run loads into it: no interpreter start, no second import of JAX
+and Flax, and the programs JAX traced, lowered and compiled for one built-in (the eager
+operations of ``nnx.Linear``, the oracle's shapes) are already there for the next. An
+implementation from outside the package always gets a worker of its own, which ends with it.
+
 Hangs cost minutes, not hours: the first hang waits the full timeout; after it, a call
 may take at most ``HANG_FACTOR`` times the slowest call that returned (never less than
 ``HANG_FLOOR`` seconds); and after ``GIVE_UP_AFTER`` dead calls in a row (hangs, crashes,
@@ -110,13 +117,95 @@ def kill_all_workers() -> None:
             pass
 
 
+@dataclass
+class _Idle:
+    """A live worker between two built-ins: its process, its pipe ends, its log file."""
+
+    proc: subprocess.Popen
+    fds: tuple[int, int]
+    log_path: str
+
+
+def _end(proc: subprocess.Popen | None, fds: tuple[int, int] | None, wait: float = 5.0) -> None:
+    """Kill a worker's process group, reap it, close its pipe ends, forget it."""
+    if proc is not None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything it started
+        except (ProcessLookupError, PermissionError):
+            proc.kill()
+        try:
+            proc.wait(wait)
+        except subprocess.TimeoutExpired:
+            pass
+        with _LIVE_LOCK:
+            _LIVE.discard(proc.pid)
+    for fd in fds or ():
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+class WorkerPool:
+    """Idle workers that have loaded only the package's built-ins, by how they were started.
+
+    Only :class:`WorkerExecutor` of a built-in target gives workers here and takes them back
+    (the engine decides which targets are built-ins, from its own registry, not from what a
+    worker says). The key is everything the worker was started with (x64, the environment),
+    so a worker is never reused under another configuration. :meth:`close` ends them all.
+    """
+
+    def __init__(self) -> None:
+        self._idle: dict[tuple[Any, ...], list[_Idle]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key: tuple[Any, ...]) -> _Idle | None:
+        with self._lock:
+            while self._idle.get(key):
+                idle = self._idle[key].pop()
+                if idle.proc.poll() is None:
+                    return idle
+                _end(idle.proc, idle.fds)
+                _unlink(idle.log_path)
+        return None
+
+    def give(self, key: tuple[Any, ...], idle: _Idle) -> None:
+        with self._lock:
+            if not STOPPING.is_set() and idle.proc.poll() is None:
+                self._idle.setdefault(key, []).append(idle)
+                return
+        _end(idle.proc, idle.fds)
+        _unlink(idle.log_path)
+
+    def close(self) -> None:
+        with self._lock:
+            idle = [i for group in self._idle.values() for i in group]
+            self._idle.clear()
+        for i in idle:
+            _end(i.proc, i.fds)
+            _unlink(i.log_path)
+
+
 class WorkerExecutor:
-    """Loads and calls the implementation in a worker process, a bounded time per call."""
+    """Loads and calls the implementation in a worker process, a bounded time per call.
+
+    With a ``pool`` (the engine gives one to the package's built-ins only), it first takes an
+    idle worker from the pool and loads the implementation into it, and :meth:`close` gives a
+    healthy worker back instead of ending it.
+    """
 
     def __init__(
-        self, target: Target, x64: bool = False, timeout: float = 60.0, load_timeout: float = LOAD_TIMEOUT
+        self,
+        target: Target,
+        x64: bool = False,
+        timeout: float = 60.0,
+        load_timeout: float = LOAD_TIMEOUT,
+        pool: WorkerPool | None = None,
     ) -> None:
         self.target = target
+        self.pool = pool
+        #: how its worker was started (x64, environment): the pool's key
+        self._key: tuple[Any, ...] = ()
         #: what the worker reported at load time (name and subject as the runner asked)
         self.impl = Implementation(target.name, None, target.spec, target.subject)  # type: ignore[arg-type]
         self.x64 = x64
@@ -160,9 +249,37 @@ class WorkerExecutor:
             self._start()
         return self.impl
 
+    def _env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        # The worker must import what this process imports (the project, the user's modules).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
+        flags = env.get("XLA_FLAGS", "")
+        if "xla_force_host_platform_device_count" not in flags:
+            env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={HOST_DEVICES}".strip()
+        return env
+
     def _start(self) -> None:
         if STOPPING.is_set():
             raise ImplementationLoadError("the run was stopped")
+        env = self._env()
+        self._key = (self.x64, tuple(sorted(env.items())))
+        idle = self.pool.take(self._key) if self.pool is not None else None
+        if idle is not None:
+            _unlink(self.log_path)
+            self._proc, self._fds, self.log_path = idle.proc, idle.fds, idle.log_path
+            try:
+                protocol.write_frame(
+                    self._fds[1],
+                    pickle.dumps({"load": self.target.spec, "subject": self.target.subject}),
+                    _deadline(self.load_timeout),
+                )
+                self._ready()
+                return
+            except (ImplementationLoadError, OSError, protocol.Timeout):
+                # it loaded in a fresh worker before, or it is not a built-in: start one
+                self._kill()
+                fd, self.log_path = tempfile.mkstemp(prefix=f"conformance-{self.target.name}-", suffix=".log")
+                os.close(fd)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         cmd = [
@@ -182,12 +299,6 @@ class WorkerExecutor:
         ]
         if self.x64:
             cmd.append("--x64")
-        env = dict(os.environ)
-        # The worker must import what this process imports (the project, the user's modules).
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [os.getcwd(), *sys.path] if p)
-        flags = env.get("XLA_FLAGS", "")
-        if "xla_force_host_platform_device_count" not in flags:
-            env["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={HOST_DEVICES}".strip()
         with open(self.log_path, "ab") as log:
             proc = subprocess.Popen(
                 cmd,
@@ -205,6 +316,14 @@ class WorkerExecutor:
         self._proc, self._fds = proc, (resp_r, req_w)
         try:
             self._expect("hello", STARTUP_TIMEOUT, f"the worker did not start within {STARTUP_TIMEOUT:g} s")
+        except ImplementationLoadError:
+            self._kill()
+            raise
+        self._ready()
+
+    def _ready(self) -> None:
+        """Wait for the worker's answer to loading the target, and take its registration."""
+        try:
             ready = self._expect("ready", self.load_timeout, f"did not load within {self.load_timeout:g} s")
         except ImplementationLoadError:
             self._kill()
@@ -316,13 +435,8 @@ class WorkerExecutor:
             return None
 
     def _kill(self) -> None:
-        if self._proc is not None:
-            try:
-                os.killpg(self._proc.pid, signal.SIGKILL)  # the worker and anything it started
-            except (ProcessLookupError, PermissionError):
-                self._proc.kill()
-            self._wait()
-        self._drop()
+        _end(self._proc, self._fds)
+        self._proc, self._fds = None, None
 
     def _drop(self) -> None:
         if self._fds is not None:
@@ -359,13 +473,31 @@ class WorkerExecutor:
         interpreter shutdown with JAX loaded took about 0.9 s, on the path to the next
         implementation of the run.
         """
-        if self._proc is not None:
-            self._kill()
-        self._drop()
-        try:
-            os.unlink(self.log_path)
-        except OSError:
-            pass
+        if self.pool is not None and self._reusable():
+            assert self._proc is not None and self._fds is not None
+            self.pool.give(self._key, _Idle(self._proc, self._fds, self.log_path))
+            self._proc, self._fds = None, None
+            return
+        self._kill()
+        _unlink(self.log_path)
+
+    def _reusable(self) -> bool:
+        """A live built-in worker that never hung, crashed or broke the protocol."""
+        return (
+            self._proc is not None
+            and self._proc.poll() is None
+            and self.impl.builtin
+            and self.hangs == 0
+            and not self.evidence
+            and self.dead_in_a_row == 0
+        )
+
+
+def _unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 def _deadline(seconds: float) -> float:

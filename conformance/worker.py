@@ -1,4 +1,8 @@
-"""The worker process: loads one implementation from its spec and serves calls over a pipe.
+"""The worker process: loads an implementation from its spec and serves calls over a pipe.
+
+A worker that served one of the package's built-ins may be asked to load the next built-in
+(``{"load": spec, "subject": name}``); the runner asks that of no other worker
+(:class:`conformance.executors.WorkerPool`).
 
 Started as a fresh interpreter (``python -m conformance.worker``), never forked:
 a process forked after JAX initialised deadlocks, and a fresh interpreter does
@@ -111,23 +115,32 @@ def serve(channel: Channel, spec: str, subject: str, x64: bool) -> None:
     from conformance.calls import observe_call
     from impl.registry import ImplementationLoadError, one_line
 
+    def announce(spec: str, subject: str) -> Any:
+        """Load ``spec`` and say so ("ready", or "load_error": then None)."""
+        try:
+            impl, data = load(spec, subject)
+        except ImplementationLoadError as e:
+            channel.send({"kind": "load_error", "message": str(e)})
+            return None
+        except BaseException as e:  # anything else the import did, SystemExit included
+            why = f"{spec}: loading raised {one_line(e, 300, True)}"
+            channel.send({"kind": "load_error", "message": why})
+            return None
+        channel.send({"kind": "ready", "impl": data})
+        return impl
+
     channel.send({"kind": "hello", "pid": os.getpid()})
-    try:
-        impl, data = load(spec, subject)
-    except ImplementationLoadError as e:
-        channel.send({"kind": "load_error", "message": str(e)})
-        return
-    except BaseException as e:  # anything else the import did, SystemExit included
-        channel.send({"kind": "load_error", "message": f"{spec}: loading raised {one_line(e, 300, True)}"})
-        return
-    channel.send({"kind": "ready", "impl": data})
-    while True:
+    impl = announce(spec, subject)
+    while impl is not None:
         try:
             request = channel.recv()
         except EOFError:
             return
         if request is None:
             return
+        if "load" in request:  # the next built-in, in a worker the runner reuses (executors.WorkerPool)
+            impl = announce(request["load"], request["subject"])
+            continue
         result = observe_call(impl.fn, request["args"], request.get("transform"))
         message, output = result.to_message(request["id"])
         channel.send(message, output)
