@@ -218,7 +218,8 @@ def test_resolve_source_of_a_builtin_a_module_and_a_file(tmp_path: Path) -> None
     ("spec", "words"),
     [
         ("no_such_impl", "no implementation named 'no_such_impl'"),
-        ("math:floor", "no Python source file"),
+        ("math:floor", "no Python source file"),  # an extension module, or built in (Debian)
+        ("sys:exit", r"no Python source file to mutate \(built-in\)"),  # built in everywhere
         ("no_such_module_xyz:f", "no module named 'no_such_module_xyz'"),
         ("missing/file.py:f", "no such file"),
         ("tests.zoo.broken:not_defined_here", "defines no module-level 'not_defined_here'"),

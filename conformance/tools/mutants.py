@@ -17,6 +17,7 @@ import ast
 import difflib
 import importlib.machinery
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -141,6 +142,8 @@ def with_package(text: str, package: str | None) -> str:
 def _module_file(spec: str, module: str) -> str:
     """The ``.py`` file of ``module``, found on ``sys.path`` without importing anything."""
     parts = module.split(".")
+    if parts[0] in sys.builtin_module_names:  # compiled into the interpreter (math, on some builds)
+        raise MutateUsageError(f"{spec!r}: {module} has no Python source file to mutate (built-in)")
     search: list[str] | None = None
     found = None
     for i in range(len(parts)):
