@@ -10,7 +10,7 @@ import pytest
 
 from conformance import engine, executors
 from conformance.executors import STOPPING, Target, WorkerExecutor, WorkerPool, kill_all_workers
-from impl.registry import get
+from impl.registry import ImplementationLoadError, get
 
 pytestmark = pytest.mark.slow  # each test starts one or two JAX workers
 
@@ -135,3 +135,15 @@ def test_stopping_the_run_ends_idle_workers_too(pool: WorkerPool) -> None:
         assert not _alive(pid, settle=5.0)
     finally:
         STOPPING.clear()
+
+
+def test_a_load_error_in_a_reused_worker_is_the_load_error_of_a_fresh_one(pool: WorkerPool) -> None:
+    ex = _started("nnx_vmap", "vmap_over_batch", pool)
+    pid = _pid(ex)
+    ex.close()
+    bad = WorkerExecutor(Target("nope", "no_such_builtin", "vmap_over_batch"), pool=pool)
+    with pytest.raises(ImplementationLoadError, match="no_such_builtin"):
+        bad.start()  # refused in the reused worker, then again in a fresh one: the fresh one's words
+    assert not _alive(pid, settle=5.0)  # the reused worker is not given back
+    assert pool.take(bad._key) is None
+    bad.close()
