@@ -4,11 +4,10 @@
 so the CLI and the pytest plugin reject the same bad options with the same words.
 :class:`Engine` owns what a run shares: the reference panels, the oracle cache, one
 context (and worker) per implementation (built-ins pass their workers on to the next
-built-in), and the signal handling that ends every
-worker when the run is stopped. It offers :meth:`Engine.check` (every cell, as
-reports), :meth:`Engine.cell` (one cell, for pytest) and :meth:`Engine.replay` (one
-property on one recorded case). The CLI, the pytest plugin and the tooling are thin
-faces on it; nothing here imports them.
+built-in), and the signal handling that ends every worker when the run is stopped.
+It offers :meth:`Engine.check` (every cell, as reports), :meth:`Engine.cell` (one cell,
+for pytest) and :meth:`Engine.replay` (one property on one recorded case). The CLI, the
+pytest plugin and the tooling are thin faces on it; nothing here imports them.
 
 Nothing of an implementation under test runs in this process: its spec is loaded, its
 signature checked and its registration read in its worker (:mod:`conformance.worker`),
