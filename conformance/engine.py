@@ -337,6 +337,12 @@ def _target_part(spec: str) -> str:
     return rest.strip() if eq and label.strip().isidentifier() else spec
 
 
+def is_builtin_spec(spec: str, subject: str) -> bool:
+    """Does ``spec`` (``NAME`` or ``LABEL=NAME``) name one of ``subject``'s built-ins? By this
+    process's registry, without loading anything."""
+    return _target_part(spec) in names(subject, builtin_only=True)
+
+
 def configure_jax(x64: bool, compile_cache: str | None = None) -> str | None:
     """x64 on or off, and the persistent compilation cache (see :mod:`conformance.compile_cache`)."""
     import jax
@@ -535,13 +541,12 @@ class Engine:
             executor: Any = InProcessExecutor(replace(impl, name=target.name), trusted)
         else:
             # Only the package's own built-ins (by this process's registry) share workers.
-            builtin = _target_part(target.spec) in names(subject.name, builtin_only=True)
             executor = WorkerExecutor(
                 target,
                 self.options.x64,
                 self.timeout(),
                 self.options.load_timeout,
-                self._pool if builtin else None,
+                self._pool if is_builtin_spec(target.spec, subject.name) else None,
             )
         try:
             executor.start()

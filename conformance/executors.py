@@ -125,6 +125,10 @@ class _Idle:
     fds: tuple[int, int]
     log_path: str
 
+    def end(self) -> None:
+        _end(self.proc, self.fds)
+        _unlink(self.log_path)
+
 
 def _end(proc: subprocess.Popen | None, fds: tuple[int, int] | None, wait: float = 5.0) -> None:
     """Kill a worker's process group, reap it, close its pipe ends, forget it."""
@@ -165,8 +169,7 @@ class WorkerPool:
                 idle = self._idle[key].pop()
                 if idle.proc.poll() is None:
                     return idle
-                _end(idle.proc, idle.fds)
-                _unlink(idle.log_path)
+                idle.end()
         return None
 
     def give(self, key: tuple[Any, ...], idle: _Idle) -> None:
@@ -174,16 +177,14 @@ class WorkerPool:
             if not STOPPING.is_set() and idle.proc.poll() is None:
                 self._idle.setdefault(key, []).append(idle)
                 return
-        _end(idle.proc, idle.fds)
-        _unlink(idle.log_path)
+        idle.end()
 
     def close(self) -> None:
         with self._lock:
             idle = [i for group in self._idle.values() for i in group]
             self._idle.clear()
         for i in idle:
-            _end(i.proc, i.fds)
-            _unlink(i.log_path)
+            i.end()
 
 
 class WorkerExecutor:
@@ -220,8 +221,7 @@ class WorkerExecutor:
         self.dead_in_a_row = 0
         #: the first dead call's description, shown when the executor gives up
         self.evidence = ""
-        fd, self.log_path = tempfile.mkstemp(prefix=f"conformance-{target.name}-", suffix=".log")
-        os.close(fd)
+        self.log_path = _new_log(target.name)
 
     @property
     def given_up(self) -> bool:
@@ -245,7 +245,7 @@ class WorkerExecutor:
     def start(self) -> Implementation:
         """Start the worker and load the implementation now; ImplementationLoadError if it cannot."""
         if self._proc is None or self._proc.poll() is not None:
-            self._drop()
+            self._kill()  # a worker that died between calls: what it left in its group goes too
             self._start()
         return self.impl
 
@@ -278,8 +278,7 @@ class WorkerExecutor:
             except (ImplementationLoadError, OSError, protocol.Timeout):
                 # it loaded in a fresh worker before, or it is not a built-in: start one
                 self._kill()
-                fd, self.log_path = tempfile.mkstemp(prefix=f"conformance-{self.target.name}-", suffix=".log")
-                os.close(fd)
+                self.log_path = _new_log(self.target.name)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
         cmd = [
@@ -438,18 +437,6 @@ class WorkerExecutor:
         _end(self._proc, self._fds)
         self._proc, self._fds = None, None
 
-    def _drop(self) -> None:
-        if self._fds is not None:
-            for fd in self._fds:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-        if self._proc is not None:
-            with _LIVE_LOCK:
-                _LIVE.discard(self._proc.pid)
-        self._proc, self._fds = None, None
-
     def _log_tail(self, lines: int = 6) -> str:
         """The worker's last words: a fatal error with its innermost frames, else the last lines."""
         try:
@@ -482,15 +469,17 @@ class WorkerExecutor:
         _unlink(self.log_path)
 
     def _reusable(self) -> bool:
-        """A live built-in worker that never hung, crashed or broke the protocol."""
-        return (
-            self._proc is not None
-            and self._proc.poll() is None
-            and self.impl.builtin
-            and self.hangs == 0
-            and not self.evidence
-            and self.dead_in_a_row == 0
-        )
+        """A live built-in worker that never hung, crashed or broke the protocol (each of which
+        leaves its evidence)."""
+        alive = self._proc is not None and self._proc.poll() is None
+        return alive and self.impl.builtin and not self.evidence
+
+
+def _new_log(name: str) -> str:
+    """A new empty log file for a worker of ``name`` (its stdout and stderr)."""
+    fd, path = tempfile.mkstemp(prefix=f"conformance-{name}-", suffix=".log")
+    os.close(fd)
+    return path
 
 
 def _unlink(path: str) -> None:

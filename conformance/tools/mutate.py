@@ -303,17 +303,6 @@ def _classify(impl: Any) -> tuple[str, str | None, str]:
     return SURVIVED, None, ""
 
 
-def _is_builtin(spec: str, subject: str) -> bool:
-    from impl.registry import get
-
-    label, eq, target = spec.partition("=")
-    name = (target if eq else spec).strip()
-    try:
-        return ":" not in name and get(name, subject).builtin
-    except KeyError:
-        return False
-
-
 def _order(properties: list[str], cells: dict[str, Any]) -> list[str]:
     """Cheap forward properties first (``output_contract``, ``agrees_with_oracle``, then by the
     baseline's seconds), transform properties last (by seconds)."""
@@ -345,7 +334,7 @@ def run(
     off for another implementation, as ``check`` does) also checks how invalid input is rejected.
     """
     from conformance import corpus
-    from conformance.engine import Engine, EngineOptions, UsageError, targets
+    from conformance.engine import Engine, EngineOptions, UsageError, is_builtin_spec, targets
     from conformance.executors import Target, WorkerExecutor
     from conformance.profiles import get_profile
     from conformance.properties import PROPERTIES
@@ -365,7 +354,7 @@ def run(
     subj = options.subjects[0]
     source = resolve_source(spec, subj.name)
     if strict is None:
-        strict = _is_builtin(spec, subj.name)
+        strict = is_builtin_spec(spec, subj.name)
     tree = ast.parse(source.text)
     functions = [s.name for s in reachable(tree, source.attr)]
     all_mutants = make_mutants(source.text, source.attr, operators)
