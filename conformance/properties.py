@@ -147,6 +147,11 @@ def repeated_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) ->
     }
 
 
+#: Its arguments are one_call's (the same seed draws the same ones): the first of its identical
+#: calls is then one the run has already made for the properties of one call.
+repeated_calls.same_args_as = one_call  # type: ignore[attr-defined]
+
+
 @st.composite
 def seed_pairs(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
     args = draw(subject.valid_args(config, 1, 1))
@@ -375,23 +380,27 @@ def distinct_members(ctx: Context, case: Case) -> None:
 
 @prop(repeated_calls)
 def seed_determinism(ctx: Context, case: Case) -> None:
-    """The same call gives bitwise-identical output, also after calls with other seeds and shapes."""
+    """The same call gives bitwise-identical output when repeated after calls with other seeds and shapes."""
     subject, args = ctx.subject, case["args"]
-    first = ctx.output(args, "the first call", fresh=True)
-    again = ctx.output(args, "the second call", fresh=True)
-    if first.tobytes() != again.tobytes():
-        raise PropertyFailure(f"two identical calls in a row differ: {_first_difference(first, again)}")
+    # Any earlier identical call of the run will do (other properties often made it already).
+    first = ctx.output(args, "the first call")
     # In between: the same input with another seed, then other input with the same seed,
     # so a cache keyed on only some of the arguments is overwritten before the repeat.
     ctx.output({**args, subject.seed_arg: case["other_seed"]}, "the call with the other seed", fresh=True)
     other = {**case["other_args"], subject.seed_arg: args[subject.seed_arg]}
     ctx.output(other, "the call with other arguments", fresh=True)
     last = ctx.output(args, "the repeated call", fresh=True)
-    if first.tobytes() != last.tobytes():
-        raise PropertyFailure(
-            "the same call gave other bits after calls with another seed and other arguments "
-            f"(hidden state, or a cache that ignores an argument): {_first_difference(first, last)}"
-        )
+    if first.tobytes() == last.tobytes():
+        return
+    # Which cause: one more identical call, right after the repeat, tells them apart (made only
+    # on a failure: a fifth call on every passing example was a fifth of this property's time).
+    again = ctx.output(args, "the call right after the repeated one", fresh=True)
+    if last.tobytes() != again.tobytes():
+        raise PropertyFailure(f"two identical calls in a row differ: {_first_difference(last, again)}")
+    raise PropertyFailure(
+        "the same call gave other bits after calls with another seed and other arguments "
+        f"(hidden state, or a cache that ignores an argument): {_first_difference(first, last)}"
+    )
 
 
 def _first_difference(a: np.ndarray, b: np.ndarray) -> str:

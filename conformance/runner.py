@@ -283,6 +283,14 @@ def _narrow(
     return config.edge, message
 
 
+def examples_seed(subject: str, prop: Property, edge: str | None) -> int:
+    """The seed of ``prop``'s derandomized search at ``edge``: one per kind of case, so
+    properties with the same kind draw the same examples; a kind whose first draw is another
+    kind's arguments (``same_args_as``) takes that kind's seed, and so its arguments too."""
+    kind = getattr(prop.cases, "same_args_as", prop.cases).__name__
+    return zlib.crc32(f"{subject}/{kind}{'/' + edge if edge else ''}".encode())
+
+
 _STRATEGIES: dict[tuple[str, str, StrategyConfig], Any] = {}
 
 
@@ -338,7 +346,6 @@ def _search(
     # Properties with the same kind of case draw the same examples (in derandomized
     # profiles), so one call of the implementation serves all of them (Context.memo)
     # and one oracle answer and panel output serve every implementation.
-    examples_key = f"{ctx.subject.name}/{prop.cases.__name__}{edge}"
     examples = search_examples(prop, profile, config.edge)
     test = given(case=strategy)(body)
     for case in reversed(explicit):  # explicit examples run first, in order
@@ -347,7 +354,7 @@ def _search(
     test._hypothesis_internal_database_key = db_key.encode()  # one database entry per search
     if profile.derandomize:
         # Same examples for every implementation: the oracle and panel caches are shared.
-        test = seed(zlib.crc32(examples_key.encode()))(test)
+        test = seed(examples_seed(ctx.subject.name, prop, config.edge))(test)
     try:
         test()
     except PropertyFailure:

@@ -61,6 +61,20 @@ def test_broken_implementation_is_caught(name: str, prop: str) -> None:
     assert not result.passed
 
 
+@pytest.mark.parametrize(
+    ("name", "cause"),
+    [
+        ("global_counter_seed", "two identical calls in a row differ"),
+        ("drifts_when_the_seed_changes", "other bits after calls with another seed and other arguments"),
+    ],
+)
+def test_seed_determinism_names_the_cause(name: str, cause: str) -> None:
+    """Noise and hidden state fail the same claim; the message says which of the two it was."""
+    (cell,) = check(f"{name}=tests.zoo.broken:{name}", ("seed_determinism",)).properties
+    assert cell.status == "fail"
+    assert cause in cell.message, cell.message
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CORRECT))
 def test_correct_implementation_passes_every_property(name: str) -> None:

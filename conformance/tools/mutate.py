@@ -55,7 +55,6 @@ import sys
 import tempfile
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
@@ -112,7 +111,13 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[C
     gradient); the forward transform properties' cases under ``jax.jit``. Deduplicated."""
     from hypothesis import given, seed, settings
 
-    from conformance.runner import SUPPRESSED_HEALTH_CHECKS, case_strategy, search_examples, searches
+    from conformance.runner import (
+        SUPPRESSED_HEALTH_CHECKS,
+        case_strategy,
+        examples_seed,
+        search_examples,
+        searches,
+    )
     from conformance.subjects import StrategyConfig, args_key
 
     config = StrategyConfig(pool=profile.pool)
@@ -161,9 +166,8 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[C
                 deadline=None,
                 suppress_health_check=list(SUPPRESSED_HEALTH_CHECKS),
             )(test)
-            suffix = f"/{edge}" if edge else ""
             if profile.derandomize:
-                test = seed(zlib.crc32(f"{subject.name}/{prop.cases.__name__}{suffix}".encode()))(test)
+                test = seed(examples_seed(subject.name, prop, edge))(test)
             try:
                 test()
             except Exception:  # filtered out entirely, an unreachable edge: nothing to add

@@ -201,6 +201,17 @@ def global_counter_seed(seed: Any, x_batch: Any, features: Any) -> jax.Array:
     return reference(int(seed) + _calls[0], x_batch, features)
 
 
+_drift = {"seed": None, "changes": 0}
+
+
+def drifts_when_the_seed_changes(seed: Any, x_batch: Any, features: Any) -> jax.Array:
+    """Mixes in how often the seed changed between calls: identical calls in a row agree,
+    the same call after calls with another seed does not (hidden state, not noise)."""
+    if _drift["seed"] != int(seed):
+        _drift["seed"], _drift["changes"] = int(seed), _drift["changes"] + 1
+    return reference(int(seed) + _drift["changes"], x_batch, features)
+
+
 # ----------------------------------------------------------------- seed sensitivity
 
 
@@ -327,6 +338,7 @@ BROKEN: dict[str, tuple[Any, tuple[str, ...]]] = {
     "first_row_everywhere": (first_row_everywhere, ("batch_independence",)),
     "reuses_rngs_stream": (reuses_rngs_stream, ("seed_determinism",)),
     "global_counter_seed": (global_counter_seed, ("seed_determinism",)),
+    "drifts_when_the_seed_changes": (drifts_when_the_seed_changes, ("seed_determinism",)),
     "ignores_seed": (ignores_seed, ("seed_sensitivity",)),
     "layer_cached_ignoring_seed": (layer_cached_ignoring_seed, ("seed_sensitivity", "agrees_with_oracle")),
     "abs_seed": (abs_seed, ("seed_sensitivity", "agrees_with_oracle")),
