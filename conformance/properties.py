@@ -165,6 +165,11 @@ def seed_pairs(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Cas
     return {"args": args, "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64))}
 
 
+#: Its arguments are batch_edits' (before a silent input gets values): the first of its two
+#: calls is usually batch_independence's call on the whole batch.
+seed_pairs.same_args_as = batch_edits  # type: ignore[attr-defined]
+
+
 def _golden_list(subject: Subject, x64: bool = False) -> list[Case]:
     names = goldens.case_ids(subject.name)
     return [{"golden": i, "args": goldens.golden_args(subject.name, i)} for i in names]
