@@ -44,7 +44,7 @@ def naive_loop(name: str, examples: int) -> tuple[int, float]:
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from conformance.oracle import linear_params
+    from conformance.numerics.oracle import linear_params
     from impl.registry import get
 
     fn = get(name).fn
@@ -82,7 +82,7 @@ def naive_loop(name: str, examples: int) -> tuple[int, float]:
 def suite_ci(names: list[str], cache_dir: str) -> tuple[int, float, bool]:
     import jax
 
-    from conformance import engine
+    from conformance.run import engine
 
     jax.clear_caches()
     start = time.perf_counter()

@@ -1,10 +1,18 @@
 """A property-based conformance suite for batched Flax NNX code.
 
+The layers, from the faces down (each imports only the layers below it; ``.importlinter``
+states the contract):
+
+* faces: :mod:`conformance.cli`, :mod:`conformance.pytest_plugin`, :mod:`conformance.suite`
+* :mod:`conformance.tools` -- tooling on the engine (bench, mutate, expect, pin, plot, ...)
+* :mod:`conformance.reporting` -- the terminal report and the Markdown summary
+* :mod:`conformance.run` -- the one engine: options, scheduling, one cell's search
 * :mod:`conformance.properties` -- the claims, one function each
-* :mod:`conformance.subjects`   -- the functions under test, described as data
-* :mod:`conformance.oracle` and :mod:`conformance.tolerance` -- the float64 answer and its error bound
-* :mod:`conformance.runner`     -- joins implementations, strategies and properties
-* :mod:`conformance.cli`, :mod:`conformance.pytest_plugin` -- the two ways to run it
+* :mod:`conformance.boundary` -- the process boundary: implementations run in workers
+* :mod:`conformance.cases` -- exact encoding, pinned counterexamples, goldens, expectations
+* :mod:`conformance.subjects` -- the functions under test, described as data
+* :mod:`conformance.numerics` -- the float64 oracle, the tolerance, the headroom
+* :mod:`conformance.base` -- statuses, verdicts, causes, the property catalogue
 """
 
 __version__ = "0.1.0"

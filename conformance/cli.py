@@ -15,8 +15,8 @@ from typing import Any
 
 from rich.console import Console
 
-from conformance.options import CHECK, RUN, add_options, build_kwargs
-from conformance.verdict import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Status, worst_exit
+from conformance.base.verdict import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Status, worst_exit
+from conformance.run.options import CHECK, RUN, add_options, build_kwargs
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -68,8 +68,8 @@ def _usage_error(message: str) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from conformance.engine import Engine, EngineOptions, UsageError, json_path
-    from conformance.report import print_report
+    from conformance.reporting.report import print_report
+    from conformance.run.engine import Engine, EngineOptions, UsageError, json_path
     from conformance.subjects import StrategyConfig
     from strategies import TILE_EDGE
 
@@ -150,16 +150,16 @@ def _summary_path(path: str | None) -> str | None:
 
 def _write_summary(report: Any, path: str | None) -> None:
     if path:
-        from conformance import summary
+        from conformance.reporting import summary
 
         summary.write(report.to_json(), path, append=True)
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from conformance import codec
-    from conformance.engine import Engine, EngineOptions, UsageError
+    from conformance.cases import codec
     from conformance.properties import PROPERTIES
-    from conformance.runner import summarize
+    from conformance.run.engine import Engine, EngineOptions, UsageError
+    from conformance.run.runner import summarize
     from impl.registry import ImplementationLoadError
 
     try:
@@ -223,8 +223,8 @@ def cmd_subjects(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from conformance.engine import targets
     from conformance.properties import PROPERTIES
+    from conformance.run.engine import targets
     from conformance.subjects import SUBJECTS
 
     for subject in SUBJECTS.values():

@@ -7,7 +7,7 @@ in :mod:`conformance.suite`. Run the suite in your own CI with::
     pytest --pyargs conformance.suite --impl mypkg.mymod:my_impl --junitxml=report.xml
 
 Every option of ``python -m conformance check`` is here (one table declares both,
-:mod:`conformance.options`), spelled ``--conformance-NAME`` (``--impl`` and ``--subject``
+:mod:`conformance.run.options`), spelled ``--conformance-NAME`` (``--impl`` and ``--subject``
 keep their short names); ``--conformance-json`` writes the JSON report of the cells that
 ran. Options are validated by the engine, as the CLI's are: a mistake is one line
 (``ERROR: ...``), exit 4.
@@ -33,15 +33,15 @@ DEST = "conformance_"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    from conformance.options import CHECK, RUN, add_options
+    from conformance.run.options import CHECK, RUN, add_options
 
     group = parser.getgroup("conformance", "nnx conformance suite")
     add_options(group.addoption, CHECK + RUN, spell, DEST)
 
 
 def _build(config: pytest.Config) -> Any:
-    from conformance.engine import Engine, EngineOptions, UsageError
-    from conformance.options import CHECK, RUN, build_kwargs
+    from conformance.run.engine import Engine, EngineOptions, UsageError
+    from conformance.run.options import CHECK, RUN, build_kwargs
 
     try:
         options = EngineOptions.build(**build_kwargs(config.getoption, CHECK + RUN, DEST), spell=spell)
@@ -90,7 +90,7 @@ class Cell:
     sink: list[tuple[Any, Any, Any]] | None = None
 
     def run(self) -> Any:
-        from conformance.verdict import Status
+        from conformance.base.verdict import Status
         from impl.registry import ImplementationLoadError
 
         try:
@@ -142,9 +142,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     json_out = config.getoption(DEST + "json")
     if not results or not (path or json_out) or _ENGINE not in config.stash:
         return
-    from conformance import summary
-    from conformance.engine import ImplResult, RunReport, json_path
-    from conformance.environment import environment
+    from conformance.base.environment import environment
+    from conformance.reporting import summary
+    from conformance.run.engine import ImplResult, RunReport, json_path
 
     engine = config.stash[_ENGINE]
     append = not config.getoption(DEST + "summary_md")

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from conformance import engine
-from conformance.engine import ImplResult
+from conformance.run import engine
+from conformance.run.engine import ImplResult
 
 
 def check(

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance.environment import environment
+from conformance.base.environment import environment
 from conformance.tools import bench
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -144,7 +144,7 @@ def test_quick_run_writes_json_with_schema(quick_run: tuple[int, Path]) -> None:
     assert doc["subject"] == "vmap_over_batch"
     env = doc["environment"]
     assert env["jax"] and env["flax"] and env["machine"] and env["cpu_count"] >= 1
-    # the one environment every report records (conformance.environment), nothing of its own
+    # the one environment every report records (conformance.base.environment), nothing of its own
     assert set(env) == set(environment()) and env["backend"] and env["device_kind"]
     assert doc["grid"]["batch"] == list(bench.QUICK_BATCH)
     assert [s["name"] for s in doc["implementations"]] == ["broadcast"]

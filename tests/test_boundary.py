@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine import targets
+from conformance.run.engine import targets
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.adversarial.forges import MARKER_ENV
 
@@ -75,7 +75,7 @@ def _descendants(pid: int) -> set[int]:
                 state = f.read().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and b"conformance.worker" in cmd and str(pid).encode() in cmd:
+        if state != "Z" and b"conformance.boundary.worker" in cmd and str(pid).encode() in cmd:
             found.add(int(entry))
     return found
 

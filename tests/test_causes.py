@@ -1,4 +1,4 @@
-"""Failures grouped by cause (conformance/causes.py): on recorded reports, on made-up cells that
+"""Failures grouped by cause (conformance/base/causes.py): on recorded reports, on made-up cells that
 each key must join or keep apart, in the terminal report and in the JSON report."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from conformance.causes import Cause, causes_of, describe, diagnoses, group
-from conformance.engine import ImplResult, RunReport
-from conformance.report import print_report
-from conformance.runner import CellResult
-from conformance.verdict import REPORT_SCHEMA
+from conformance.base.causes import Cause, causes_of, describe, diagnoses, group
+from conformance.base.verdict import REPORT_SCHEMA
+from conformance.reporting.report import print_report
+from conformance.run.engine import ImplResult, RunReport
+from conformance.run.runner import CellResult
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "recorded_failures.json").read_text())
@@ -276,10 +276,10 @@ def test_diagnoses_of_a_cell_object_and_a_dict_agree() -> None:
 
 
 def test_the_module_imports_nothing_heavy() -> None:
-    code = "import sys, conformance.causes; print(sorted(m for m in sys.modules if m.startswith(HEAVY)))"
+    code = "import sys, conformance.base.causes; print(sorted(m for m in sys.modules if m.startswith(HEAVY)))"
     code = code.replace("HEAVY", repr(("jax", "hypothesis", "numpy", "rich", "conformance.")))
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "['conformance.causes']"
+    assert done.stdout.strip() == "['conformance.base.causes']"
 
 
 # --------------------------------------------------------------------------- the faces

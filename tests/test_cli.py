@@ -273,7 +273,7 @@ def test_json_report_specs(runs: dict[str, tuple[Run, dict[str, Any]]]) -> None:
 
 
 def test_json_case_replays_through_the_codec(broken_failure: dict[str, Any]) -> None:
-    from conformance import codec
+    from conformance.cases import codec
 
     case = codec.decode(broken_failure["counterexample"]["case"])
     assert set(case["args"]) == {"seed", "x_batch", "features"}

@@ -1,4 +1,5 @@
-"""``conformance.codec``: recorded cases come back exactly -- same types, same bits -- and garbage is refused.
+"""``conformance.cases.codec``: recorded cases come back exactly (same types, same bits);
+garbage is refused.
 
 A case is replayed from its JSON text, so ``loads(dumps(v))`` must give back a value
 that ``int()``-based code cannot tell from ``v``: ``3``, ``3.0``, ``np.int32(3)`` and
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import strategies as S
-from conformance.codec import decode, describe, dumps, encode, loads
+from conformance.cases.codec import decode, describe, dumps, encode, loads
 
 #: Derandomized, and no shrinking: a failure (a codec bug) is reported fast, as drawn.
 FAST = settings(

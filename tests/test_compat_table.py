@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
+from conformance.base.verdict import PASSING, Status, Verdict
 from conformance.tools import compat_table as ct
-from conformance.verdict import PASSING, Status, Verdict
 
 PROPS = ("output_contract", "agrees_with_oracle", "seed_sensitivity")
 

@@ -4,7 +4,7 @@ Each test runs ``python -m conformance check --profile ci --subject all --quiet`
 interpreter (JAX reads these settings when it is imported) with one setting changed:
 
 * ``JAX_DEFAULT_PRNG_IMPL=rbg`` and ``=unsafe_rbg`` (common on TPUs): other parameters for
-  every seed, so other goldens (``conformance.golden`` keeps a group per PRNG implementation);
+  every seed, so other goldens (``conformance.cases.golden`` keeps a group per PRNG implementation);
 * ``JAX_ENABLE_X64=1``: whole int64 seeds, float64 promotion;
 * ``XLA_FLAGS=--xla_force_host_platform_device_count=8``: eight CPU devices instead of one.
   Workers always have eight (for the sharding properties), so this changes the runner, where

@@ -1,4 +1,4 @@
-"""``conformance.corpus``: counterexamples pinned from a report or a replay command, read back first.
+"""``conformance.cases.corpus``: counterexamples pinned from a report or a replay command, read back first.
 
 A pinned case comes back exactly (codec round trip), once per case however often it
 is pinned, filtered by subject, property and x64; a corrupt file is an error that
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import Phase, example, given, settings
 from hypothesis import strategies as st
 
-from conformance import codec, corpus
+from conformance.base.verdict import REPORT_SCHEMA, ReplayCommand
+from conformance.cases import codec, corpus
 from conformance.tools import pin
-from conformance.verdict import REPORT_SCHEMA, ReplayCommand
 from impl import registry
 from strategies.kinds import KindedArray
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from conformance.context import Context
 from conformance.properties import PROPERTIES
+from conformance.properties.context import Context
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.helpers import check
 from tests.test_strategies import all_edges, edges

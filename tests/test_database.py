@@ -31,7 +31,7 @@ from hypothesis.database import (
     ReadOnlyDatabase,
 )
 
-from conformance.database import KEY_PREFIX, PING_TIMEOUT, describe, open_database, open_database_cached
+from conformance.run.database import KEY_PREFIX, PING_TIMEOUT, describe, open_database, open_database_cached
 
 ROOT = Path(__file__).resolve().parents[1]
 THRESHOLD = 1000  # the search below fails on every n >= THRESHOLD; its minimal failure is THRESHOLD
@@ -255,7 +255,7 @@ def test_a_failure_found_by_one_worker_replays_first_on_another(
 _WORKER = """
 import json, sys
 from hypothesis import HealthCheck, given, settings, strategies as st
-from conformance.database import open_database
+from conformance.run.database import open_database
 
 calls = []
 

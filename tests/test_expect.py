@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from conformance import cli
-from conformance.expectations import PLACEHOLDER, ExpectationFileError, parse_file, parse_text
+from conformance.base.verdict import REPORT_SCHEMA
+from conformance.cases.expectations import PLACEHOLDER, ExpectationFileError, parse_file, parse_text
 from conformance.tools.expect import new_entry, refresh, version_range, versions_of
-from conformance.verdict import REPORT_SCHEMA
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "recorded_failures.json").read_text())

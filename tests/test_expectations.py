@@ -1,4 +1,4 @@
-"""``conformance.expectations``: the user's expected-failures file.
+"""``conformance.cases.expectations``: the user's expected-failures file.
 
 Entries parse with their line numbers; version ranges decide where they apply
 (jax 0.4.31 and 0.10.2 on either side of a range); bad lines are errors that name
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.expectations import (
+from conformance.cases.expectations import (
     PACKAGES,
     Expectation,
     ExpectationFileError,

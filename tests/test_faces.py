@@ -14,15 +14,15 @@ import pytest
 from hypothesis import strategies as st
 
 from conformance import cli
-from conformance.context import Context, SharedCache
-from conformance.engine import Engine, EngineOptions, UsageError
-from conformance.options import CHECK, RUN, add_options, build_kwargs
-from conformance.profiles import get_profile
+from conformance.base.verdict import Status, Verdict, verdict
 from conformance.properties import Property
+from conformance.properties.context import Context, SharedCache
 from conformance.pytest_plugin import DEST, spell
-from conformance.runner import run_cell
+from conformance.run.engine import Engine, EngineOptions, UsageError
+from conformance.run.options import CHECK, RUN, add_options, build_kwargs
+from conformance.run.profiles import get_profile
+from conformance.run.runner import run_cell
 from conformance.subjects import VMAP_OVER_BATCH
-from conformance.verdict import Status, Verdict, verdict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -182,7 +182,7 @@ def test_only_built_ins_may_run_in_the_runner() -> None:
 
 def test_no_property_passes_on_calls_that_raised() -> None:
     """An implementation that raises on every call fails every claim except the one about raising."""
-    from conformance import engine
+    from conformance.run import engine
     from conformance.subjects import COMMON_PROPERTIES
 
     props = tuple(p for p in COMMON_PROPERTIES if p != "invalid_input_rejected")

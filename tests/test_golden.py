@@ -1,4 +1,4 @@
-"""``conformance.golden``: checked-in fingerprints per JAX line group, and why numbers move.
+"""``conformance.cases.golden``: checked-in fingerprints per JAX line group, and why numbers move.
 
 The built-in matches the golden of the running group, under every PRNG implementation
 (threefry2x32, rbg, unsafe_rbg); the same built-in run with another PRNG implementation,
@@ -22,10 +22,11 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conformance import golden
 from conformance import properties as props
-from conformance.calls import CallResult
-from conformance.context import Context, PropertyFailure, PropertySkip
+from conformance.base.failures import PropertyFailure, PropertySkip
+from conformance.boundary.calls import CallResult
+from conformance.cases import golden
+from conformance.properties.context import Context
 from conformance.subjects import get_subject
 from conformance.tools import goldens
 from impl.registry import get as get_impl
@@ -41,7 +42,7 @@ threefry_here = pytest.mark.skipif(
 #: (the environment decides the group) and saves them to the .npz named by argv[1].
 CHILD = """
 import sys, numpy as np
-from conformance import golden
+from conformance.cases import golden
 from conformance.tools import goldens
 from conformance.subjects import get_subject
 from impl.registry import get
@@ -303,7 +304,7 @@ def test_a_regeneration_subprocess_reproduces_the_checked_in_group(tmp_path: Pat
 #: child chose, its own verdicts (compare() with the default group) and the outputs.
 PRNG_CHILD = """
 import sys, numpy as np
-from conformance import golden
+from conformance.cases import golden
 from conformance.tools import goldens
 from conformance.subjects import get_subject
 from impl.registry import get
@@ -539,7 +540,7 @@ def check_golden_property(
     def compare(*args: object, **kwargs: object) -> golden.GoldenVerdict:
         return dataclasses.replace(real(*args, **kwargs), **verdict)
 
-    monkeypatch.setattr(props.goldens, "compare", compare)
+    monkeypatch.setattr(golden, "compare", compare)
     ctx = Context(get_subject(SUBJECT), _Fixed(output), {})
     props.PROPERTIES["golden"].check(ctx, {"golden": case_id, "args": golden.golden_args(SUBJECT, case_id)})
 

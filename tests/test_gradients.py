@@ -13,15 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import strategies as S
-from conformance.gradients import decode_direction, encode_direction
-from conformance.oracle import ensemble_params, linear_params
-from conformance.subjects import VMAP_ANCHORED, VMAP_OVER_BATCH, VMAP_OVER_ENSEMBLE, StrategyConfig
-from conformance.transform_properties import (
+from conformance.cases.codec import array_from_json as decode_direction
+from conformance.cases.codec import array_to_json as encode_direction
+from conformance.numerics.oracle import ensemble_params, linear_params
+from conformance.properties.transforms import (
     DIRECTION_FAMILIES,
     GRADIENT_DTYPES,
     direction_values,
     gradient_calls,
 )
+from conformance.subjects import VMAP_ANCHORED, VMAP_OVER_BATCH, VMAP_OVER_ENSEMBLE, StrategyConfig
 
 
 def _args(batch: int, d_in: int, features: int, members: int | None = None) -> dict:

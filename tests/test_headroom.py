@@ -13,17 +13,19 @@ import pytest
 from hypothesis import strategies as st
 from rich.console import Console
 
-from conformance import cli, tolerance
-from conformance.context import Context, PropertyFailure, SharedCache
-from conformance.engine import Engine, EngineOptions, ImplResult, RunReport
-from conformance.headroom import Headroom, share
-from conformance.profiles import get_profile
+from conformance import cli
+from conformance.base.failures import PropertyFailure
+from conformance.base.verdict import ReplayCommand, Status
+from conformance.numerics import tolerance
+from conformance.numerics.headroom import Headroom, share
+from conformance.numerics.tolerance import Closeness, Probe, assert_close, compare, probing, ratios
 from conformance.properties import PROPERTIES, Property
-from conformance.report import print_report
-from conformance.runner import CellResult, run_cell
+from conformance.properties.context import Context, SharedCache
+from conformance.reporting.report import print_report
+from conformance.run.engine import Engine, EngineOptions, ImplResult, RunReport
+from conformance.run.profiles import get_profile
+from conformance.run.runner import CellResult, run_cell
 from conformance.subjects import VMAP_OVER_BATCH
-from conformance.tolerance import Closeness, Probe, assert_close, compare, probing, ratios
-from conformance.verdict import ReplayCommand, Status
 
 # --------------------------------------------------------------------------- compare, assert_close
 
@@ -365,7 +367,7 @@ def test_correct_float32_computations_stay_far_below_the_probabilistic_bound() -
     """Every correct way of computing x @ W + b in float32 (tests/test_tolerance.py), on ordinary, wide
     and large values with mixed or one-signed terms, at D_in up to 4096: measured at most 0.67 of the
     probabilistic bound (at D_in <= 3, where it is the rigorous one) and 0.17 above D_in = 128."""
-    from conformance.oracle import accurate_affine
+    from conformance.numerics.oracle import accurate_affine
     from tests.test_tolerance import F32, correct_float32_results, make_x
 
     rng = np.random.default_rng(1)
@@ -411,7 +413,7 @@ def test_the_tolerance_is_an_engine_option_the_context_applies_and_the_replay_re
 def test_a_real_run_passes_the_float16_matmul_with_a_warning_and_fails_it_under_probabilistic() -> None:
     """Through a worker process: agrees_with_oracle on the pinned D_in = 16384 case, then two more
     examples of that shape; rigorous: pass, with a headroom warning; probabilistic: fail."""
-    from conformance.executors import Target
+    from conformance.boundary.executors import Target
     from strategies import ShapePool
 
     case = _low_precision_case(16384)
@@ -434,7 +436,7 @@ def test_a_real_run_passes_the_float16_matmul_with_a_warning_and_fails_it_under_
 
 
 def test_a_check_run_records_its_tolerance_and_the_headroom_of_each_numeric_cell() -> None:
-    from conformance import engine
+    from conformance.run import engine
 
     report = engine.check(
         ["nnx_vmap"],

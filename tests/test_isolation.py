@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import codec, engine
+from conformance.cases import codec
+from conformance.run import engine
 
 
 def _run(specs: list[str], prop: str, timeout: float = 5.0) -> engine.RunReport:

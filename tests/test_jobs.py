@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import hypothesis
 
-from conformance.engine import Engine
+from conformance.run.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_one_implementation_gets_every_slot_its_helpers_use() -> None:
 
 
 def test_implementations_side_by_side_go_through_the_properties_in_different_orders() -> None:
-    from conformance.scheduling import property_order
+    from conformance.run.scheduling import property_order
 
     props = list("abcdefgh")
     assert property_order(props, 0, 1) == props
@@ -47,9 +47,9 @@ def test_implementations_side_by_side_go_through_the_properties_in_different_ord
 
 
 def test_the_report_keeps_the_usual_order_whatever_order_ran() -> None:
-    from conformance.engine import EngineOptions
-    from conformance.executors import Target
-    from conformance.profiles import get_profile
+    from conformance.boundary.executors import Target
+    from conformance.run.engine import EngineOptions
+    from conformance.run.profiles import get_profile
     from conformance.subjects import VMAP_OVER_BATCH
 
     chosen = ("output_contract", "seed_determinism", "inputs_untouched")

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conformance.calls import CallResult
+from conformance.boundary.calls import CallResult
 from conformance.cli import main
 from conformance.tools.mutate import (
     KILLED,
@@ -300,8 +300,8 @@ def test_a_survivor_that_changes_only_its_gradient_is_not_equivalent() -> None:
 
 
 def test_the_comparison_makes_the_calls_the_properties_make() -> None:
-    from conformance.profiles import get_profile
     from conformance.properties import PROPERTIES
+    from conformance.run.profiles import get_profile
     from conformance.subjects import VMAP_OVER_BATCH, args_key
 
     props = [PROPERTIES[p] for p in ("output_contract", "jit_agrees_with_oracle", "vjp_agrees_with_oracle")]
@@ -320,7 +320,7 @@ def test_the_comparison_makes_the_calls_the_properties_make() -> None:
 
 
 def test_stop_at_first_failure_checks_nothing_after_it() -> None:
-    from conformance import engine
+    from conformance.run import engine
 
     props = ("output_contract", "seed_determinism")
     spec = ["tests.adversarial.pretends:always_raises"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from conformance.oracle import ensemble_params, linear_params
+from conformance.numerics.oracle import ensemble_params, linear_params
 
 SEEDS = (0, 1, -1, 2**31 - 1, 2**32 + 7, -(2**40), 2**63 - 1)
 

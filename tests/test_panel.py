@@ -5,11 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conformance.calls import CallResult
-from conformance.context import Context, PropertyFailure, SharedCache
-from conformance.engine import Engine, EngineOptions
-from conformance.profiles import get_profile
-from conformance.properties import IMPLIED_BY_ORACLE, PROPERTIES
+from conformance.base.failures import PropertyFailure
+from conformance.boundary.calls import CallResult
+from conformance.properties import PROPERTIES
+from conformance.properties.forward import IMPLIED_BY_ORACLE
+from conformance.properties.context import Context, SharedCache
+from conformance.run.engine import Engine, EngineOptions
+from conformance.run.profiles import get_profile
 from conformance.subjects import VMAP_OVER_BATCH
 from impl.registry import load
 from strategies import KindedArray
@@ -33,7 +35,7 @@ def _run(spec: str) -> tuple[Spy, Exception | None]:
     with Engine(options) as engine:
         panel = engine.panel(VMAP_OVER_BATCH)
         spy = Spy(panel["nnx_vmap"])
-        from conformance.executors import InProcessExecutor
+        from conformance.boundary.executors import InProcessExecutor
 
         target = InProcessExecutor(load(spec, VMAP_OVER_BATCH.name), trusted=True)
         ctx = Context(VMAP_OVER_BATCH, target, {"nnx_vmap": spy}, cache=SharedCache())  # type: ignore[dict-item]

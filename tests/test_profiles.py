@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.profiles import PROFILES, get_profile
+from conformance.run.profiles import PROFILES, get_profile
 from tests.helpers import check
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conformance.scheduling import HELP_MIN, Spread
+from conformance.run.scheduling import HELP_MIN, Spread
 from impl.registry import ImplementationLoadError
 
 PROPS = [f"p{i}" for i in range(10)]

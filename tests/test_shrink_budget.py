@@ -12,12 +12,12 @@ from dataclasses import replace
 
 import pytest
 
-from conformance import codec
-from conformance.context import PropertyFailure
-from conformance.engine import Engine, EngineOptions, targets
-from conformance.profiles import get_profile
+from conformance.base.failures import PropertyFailure
+from conformance.cases import codec
 from conformance.properties import PROPERTIES
-from conformance.runner import ShrinkTracker
+from conformance.run.engine import Engine, EngineOptions, targets
+from conformance.run.profiles import get_profile
+from conformance.run.runner import ShrinkTracker
 from conformance.subjects import get_subject
 
 CELLS = [

@@ -13,7 +13,7 @@ import pytest
 from flax import nnx
 
 from conformance import cli
-from conformance.oracle import ensemble_params, linear_params
+from conformance.numerics.oracle import ensemble_params, linear_params
 from conformance.subjects import SUBJECTS, get_subject
 from impl.vmap_anchored import AnchoredLinear
 from impl.vmap_over_ensemble import make_ensemble

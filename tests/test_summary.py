@@ -1,4 +1,4 @@
-"""The Markdown summary (conformance/summary.py; ``check --summary-md``, ``$GITHUB_STEP_SUMMARY``,
+"""The Markdown summary (conformance/reporting/summary.py; ``check --summary-md``, ``$GITHUB_STEP_SUMMARY``,
 ``--conformance-summary-md``): rendered from recorded reports, and written by both faces."""
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance import cli, summary
-from conformance.engine import EngineOptions, UsageError
+from conformance import cli
 from conformance.pytest_plugin import spell
+from conformance.reporting import summary
+from conformance.run.engine import EngineOptions, UsageError
 
 ROOT = Path(__file__).resolve().parent.parent
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "recorded_failures.json").read_text())

@@ -1,8 +1,8 @@
 """The oracle and the tolerance model, checked against exact arithmetic and against real computations.
 
-* the oracle (:func:`conformance.oracle.accurate_affine`) is exact to within the error it
+* the oracle (:func:`conformance.numerics.oracle.accurate_affine`) is exact to within the error it
   reports, and that error is far below the bound it helps enforce;
-* the bound (:func:`conformance.tolerance.affine_bound`) accepts every correct way of
+* the bound (:func:`conformance.numerics.tolerance.affine_bound`) accepts every correct way of
   computing ``x @ W + b`` in float32 (XLA, BLAS, loops in either order, pairwise and
   blocked sums, float64 rounded once, fused steps);
 * the bound rejects matmuls whose inputs were rounded to float16 / bfloat16, and a
@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conformance.oracle import accurate_affine, linear_params
+from conformance.numerics.oracle import accurate_affine, linear_params
+from conformance.numerics.tolerance import TINY, UNIT_ROUNDOFF, affine_bound, gamma, matmul_input_rounding
 from conformance.subjects import VMAP_OVER_BATCH, output_dtype
-from conformance.tolerance import TINY, UNIT_ROUNDOFF, affine_bound, gamma, matmul_input_rounding
 from impl.nnx_vmap import vmap_over_batch
 from strategies import KindedArray
 

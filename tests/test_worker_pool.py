@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from conformance import engine, executors
-from conformance.executors import STOPPING, Target, WorkerExecutor, WorkerPool, kill_all_workers
+from conformance.boundary import executors
+from conformance.boundary.executors import STOPPING, Target, WorkerExecutor, WorkerPool, kill_all_workers
+from conformance.run import engine
 from impl.registry import ImplementationLoadError, get
 
 pytestmark = pytest.mark.slow  # each test starts one or two JAX workers

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from conformance import codec, engine
+from conformance.cases import codec
+from conformance.run import engine
 from conformance.subjects import GRADIENT_PROPERTIES, get_subject
 from impl import registry
 from tests.helpers import check

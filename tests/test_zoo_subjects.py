@@ -14,10 +14,11 @@ from types import ModuleType
 
 import pytest
 
-from conformance import codec, engine
-from conformance.engine import ImplResult
-from conformance.profiles import get_profile
-from conformance.runner import CellResult, apply_expectation
+from conformance.cases import codec
+from conformance.run import engine
+from conformance.run.engine import ImplResult
+from conformance.run.profiles import get_profile
+from conformance.run.runner import CellResult, apply_expectation
 from conformance.subjects import FORWARD_TRANSFORM_PROPERTIES, GRADIENT_PROPERTIES, get_subject
 from impl import registry
 from tests.helpers import check, fast_sample

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import cli, engine, transforms
-from conformance.context import Context, SharedCache
-from conformance.engine import Engine, EngineOptions, UsageError
-from conformance.profiles import get_profile
+from conformance import cli
+from conformance.base.verdict import Status
+from conformance.boundary import transforms
 from conformance.properties import GROUPS, PROPERTIES
-from conformance.runner import CellResult, run_cell
+from conformance.properties.context import Context, SharedCache
+from conformance.run import engine
+from conformance.run.engine import Engine, EngineOptions, UsageError
+from conformance.run.profiles import get_profile
+from conformance.run.runner import CellResult, run_cell
 from conformance.subjects import FORWARD_TRANSFORM_PROPERTIES, SUBJECTS, VMAP_OVER_BATCH
-from conformance.verdict import Status
 from tests.helpers import check
 from tests.zoo import transforms as zoo
 

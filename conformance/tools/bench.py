@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.environment import environment
+from conformance.base.environment import environment
 from impl.registry import one_line
 
 SCHEMA = "nnx-conformance/bench/1"
@@ -471,7 +471,7 @@ def _prepare_out(folder: str) -> None:
 def _load_impls(specs: list[str], subject: str) -> list[Any]:
     """``(name, implementation)`` pairs, named and made unique by the engine's rule (the same
     names as a check's report). Timing needs the code in this process: bench loads it here."""
-    from conformance.engine import targets
+    from conformance.run.engine import targets
     from impl.registry import ImplementationLoadError, load
 
     try:
@@ -549,7 +549,7 @@ def _document(
         "schema": SCHEMA,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "subject": settings.subject.name,
-        "environment": environment(),  # conformance.environment's, as every report records it
+        "environment": environment(),  # conformance.base.environment's, as every report records it
         "grid": {
             "batch": list(settings.batch),
             "d_in": list(settings.d_in),

@@ -36,8 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conformance.verdict import REPORT_SCHEMA_PREFIX, Status, Verdict
-from conformance.verdict import verdict as verdict_of
+from conformance.base.verdict import REPORT_SCHEMA_PREFIX, Status, Verdict
+from conformance.base.verdict import verdict as verdict_of
 
 STUB_SCHEMA = "nnx-conformance/matrix-line/1"
 
@@ -368,7 +368,7 @@ def load(paths: Sequence[str]) -> list[Line]:
 
 
 def verdict(impl: dict[str, Any]) -> str:
-    """The verdict of one implementation of a report (conformance.verdict's rule), as table text."""
+    """The verdict of one implementation of a report (conformance.base.verdict's rule), as table text."""
     statuses = [str(c.get("status")) for c in impl.get("properties", [])]
     if not impl.get("load_error") and any(s not in STATUS_TEXT for s in statuses):
         # a status this suite does not know (a report of another version): it did not pass

@@ -2,14 +2,14 @@
 
 ``python -m conformance expect --from REPORT.json [--from ...] [--out FILE]`` writes or
 refreshes an expected-failures file (the ``--expect`` format of
-:mod:`conformance.expectations`):
+:mod:`conformance.cases.expectations`):
 
 * every unexpected failure (status ``fail``) that no entry of the file covers gets a new
   entry: ``IMPL PROPERTY subject=S jax>=X,<NEXT flax>=Y,<NEXT -- TODO(expect): ...``, the
   ranges starting at the versions the report ran on and ending before the next minor
-  release, and a reason left for the user (:data:`conformance.expectations.PLACEHOLDER`:
+  release, and a reason left for the user (:data:`conformance.cases.expectations.PLACEHOLDER`:
   ``check --expect`` refuses the file, naming the line, until each is replaced). New
-  entries come in blocks, one per cause (:mod:`conformance.causes`), each under a comment
+  entries come in blocks, one per cause (:mod:`conformance.base.causes`), each under a comment
   saying what its failures have in common;
 * an entry whose every covered cell of the reports now holds (``pass``, or ``xpass`` when
   the run used the file) is removed, and printed;
@@ -39,8 +39,9 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from conformance.causes import causes_of
-from conformance.expectations import (
+from conformance.base.causes import causes_of
+from conformance.base.verdict import REPORT_SCHEMA_PREFIX
+from conformance.cases.expectations import (
     NOT_INSTALLED,
     PACKAGES,
     PLACEHOLDER,
@@ -48,7 +49,6 @@ from conformance.expectations import (
     ExpectationFileError,
     parse_text,
 )
-from conformance.verdict import REPORT_SCHEMA_PREFIX
 
 #: The file written when no --out is given.
 DEFAULT_OUT = "conformance-expect.txt"

@@ -1,7 +1,7 @@
 """Regenerating the golden files: every group of every golden subject, each in a fresh interpreter.
 
 Tooling for maintainers, apart from the engine (which only reads goldens, through
-:mod:`conformance.golden`)::
+:mod:`conformance.cases.golden`)::
 
     python -m conformance.tools.goldens --regenerate [--subject NAME]   # write the files, print the diff
     python -m conformance.tools.goldens --check [--subject NAME]        # exit 1 if anything would change
@@ -21,8 +21,8 @@ from typing import Any
 import jax
 import numpy as np
 
-from conformance import codec
-from conformance.golden import (
+from conformance.cases import codec
+from conformance.cases.golden import (
     CAUSES,
     DEFAULT_PRNG_IMPL,
     GOLDEN_SUBJECTS,
@@ -38,8 +38,8 @@ from conformance.golden import (
     golden_path,
     process_group,
 )
+from conformance.numerics.tolerance import matmul_input_rounding
 from conformance.subjects import get_subject
-from conformance.tolerance import matmul_input_rounding
 from impl.registry import get as get_impl
 from strategies.kinds import KindedArray
 

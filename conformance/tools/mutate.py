@@ -2,7 +2,7 @@
 
 Mutation testing, with the suite as the test: small changes (*mutants*) are made to the
 implementation's own source file, and each mutant is checked like any external
-implementation, in the suite's own worker processes, by the :mod:`conformance.engine`.
+implementation, in the suite's own worker processes, by the :mod:`conformance.run.engine`.
 A mutant that fails a property is *killed*; one that passes every property *survived*.
 The score is the share of mutants killed among those that are not equivalent to the
 original.
@@ -106,12 +106,12 @@ Call = tuple[dict[str, Any], dict[str, Any] | None]
 def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[Call]:
     """The calls the properties make in ``profile``, as the comparison of survivors makes them:
     the arguments every forward property draws (the same derandomized seeds as
-    :func:`conformance.runner._search`: the whole domain, then each edge), plain; the
+    :func:`conformance.run.runner._search`: the whole domain, then each edge), plain; the
     gradient properties' cases under their VJP and JVP (a survivor may change only its
     gradient); the forward transform properties' cases under ``jax.jit``. Deduplicated."""
     from hypothesis import given, seed, settings
 
-    from conformance.runner import (
+    from conformance.run.runner import (
         SUPPRESSED_HEALTH_CHECKS,
         case_strategy,
         examples_seed,
@@ -131,8 +131,8 @@ def ci_examples(subject: Any, profile: Any, properties: Iterable[Any]) -> list[C
     def collect(prop: Any, case: dict[str, Any]) -> None:
         kind = prop.cases.__name__
         if kind == "gradient_calls":
-            from conformance.gradients import encode_direction
-            from conformance.transform_properties import direction_values
+            from conformance.cases.codec import array_to_json as encode_direction
+            from conformance.properties.transforms import direction_values
 
             args, x = case["args"], case["args"][subject.batch_arg]
             flat = (int(np.prod(subject.output_shape(args))),)
@@ -195,7 +195,7 @@ def _fingerprint(result: Any) -> tuple[Any, ...]:
 
 def outputs_differ(subject: Any, original: Any, mutant: Any, calls: list[Call]) -> str | None:
     """The first call on which ``mutant``'s output differs from ``original``'s (bitwise), or None."""
-    from conformance.runner import summarize
+    from conformance.run.runner import summarize
 
     for args, transform in calls:
         ordered = subject.ordered(args)
@@ -259,7 +259,7 @@ class MutationReport:
         return self.detected / denominator if denominator else None
 
     def to_json(self) -> dict[str, Any]:
-        from conformance.environment import environment
+        from conformance.base.environment import environment
 
         return {
             "schema": SCHEMA,
@@ -293,7 +293,7 @@ class MutationReport:
 
 def _classify(impl: Any) -> tuple[str, str | None, str]:
     """(status, first failing property, message) of one mutant's engine result."""
-    from conformance.verdict import Status
+    from conformance.base.verdict import Status
 
     if impl.load_error:
         return LOAD_ERROR, None, impl.load_error
@@ -337,12 +337,12 @@ def run(
     ``strict`` (default: on for a built-in, which ``check`` holds to ``invalid_input_rejected``,
     off for another implementation, as ``check`` does) also checks how invalid input is rejected.
     """
-    from conformance import corpus
-    from conformance.engine import Engine, EngineOptions, UsageError, is_builtin_spec, targets
-    from conformance.executors import Target, WorkerExecutor
-    from conformance.profiles import get_profile
+    from conformance.base.verdict import Status
+    from conformance.boundary.executors import Target, WorkerExecutor
+    from conformance.cases import corpus
     from conformance.properties import PROPERTIES
-    from conformance.verdict import Status
+    from conformance.run.engine import Engine, EngineOptions, UsageError, is_builtin_spec, targets
+    from conformance.run.profiles import get_profile
     from impl.registry import ImplementationLoadError
 
     say = progress or (lambda _m: None)
@@ -587,7 +587,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def cmd_mutate(args: argparse.Namespace) -> int:
-    from conformance.engine import UsageError, default_jobs, prepare_output
+    from conformance.run.engine import UsageError, default_jobs, prepare_output
 
     try:
         if args.max_mutants is not None and args.max_mutants < 1:

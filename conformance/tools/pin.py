@@ -5,7 +5,7 @@ a report; ``python -m conformance pin --replay 'COMMAND' [--corpus DIR]`` the ca
 one replay command (``--replay -`` reads the command from standard input, which spares
 quoting the quotes of its ``--case``). An ``--case @path`` is read relative to the
 current directory, like the replay itself. The layout and the file format are in
-:mod:`conformance.corpus`; pinning the same case again finds the same file and leaves
+:mod:`conformance.cases.corpus`; pinning the same case again finds the same file and leaves
 it as it is.
 
 A corpus is checked in and shared, so a file spec is never stored absolute: an
@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from conformance.corpus import DEFAULT_DIR, SCHEMA, _canonical, case_hash
-from conformance.verdict import REPORT_SCHEMA_PREFIX, ReplayCommand
+from conformance.base.verdict import REPORT_SCHEMA_PREFIX, ReplayCommand
+from conformance.cases.corpus import DEFAULT_DIR, SCHEMA, _canonical, case_hash
 
 #: Properties whose cases are never pinned, and why.
 NOT_PINNED = {"golden": "its cases are the checked-in goldens (conformance/data/goldens) already"}

@@ -24,7 +24,7 @@ import math
 import sys
 from typing import Any
 
-from conformance.verdict import EXIT_OK, EXIT_USAGE, REPORT_SCHEMA_PREFIX
+from conformance.base.verdict import EXIT_OK, EXIT_USAGE, REPORT_SCHEMA_PREFIX
 
 #: Ratios below this are drawn on the floor of the axis (zero included).
 FLOOR = 1e-6

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from conformance.golden import default_partitionable
+from conformance.cases.golden import default_partitionable
 from impl.nnx_vmap import vmap_over_batch as reference
 from tests.zoo.common import layer, out_dtype, params
 

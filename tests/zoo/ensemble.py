@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from conformance.golden import default_partitionable
+from conformance.cases.golden import default_partitionable
 from impl.validation import check_vmap_over_ensemble_args
 from impl.vmap_over_ensemble import make_ensemble
 from impl.vmap_over_ensemble import nnx_vmap as reference

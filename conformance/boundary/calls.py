@@ -14,16 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from conformance.protocol import DTYPES, ProtocolViolation, array_from, encode_array
+from conformance.boundary.protocol import DTYPES, ProtocolViolation, array_from, encode_array
 from strategies.kinds import KindedArray
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
+#: the suite's own package: frames inside it are not where an implementation raised
+_HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @dataclass
 class CallResult:
     """What one call did. ``status`` is ``ok``, ``raised``, ``timeout``, ``crashed`` or ``protocol``
-    (the worker sent something that is not a result: see :mod:`conformance.protocol`)."""
+    (the worker sent something that is not a result: see :mod:`conformance.boundary.protocol`)."""
 
     status: str
     output: np.ndarray | None = None
@@ -211,7 +212,7 @@ def observe_call(fn: Any, args: dict[str, Any], transform: dict[str, Any] | None
     """Call ``fn(*args.values())`` on fresh inputs; never raises for anything the call does.
 
     ``args`` must be in the function's parameter order. ``transform`` (plain data, e.g.
-    ``{"kind": "jit"}``) calls it under a JAX transform instead (:mod:`conformance.transforms`);
+    ``{"kind": "jit"}``) calls it under a JAX transform instead (:mod:`conformance.boundary.transforms`);
     the output is then what that transform returns (a gradient, stacked outputs, ...).
     """
     import threading
@@ -224,7 +225,7 @@ def observe_call(fn: Any, args: dict[str, Any], transform: dict[str, Any] | None
         if transform is None:
             out = fn(*live.values())
         else:
-            from conformance.transforms import apply
+            from conformance.boundary.transforms import apply
 
             out = apply(fn, live, transform)
         if hasattr(out, "block_until_ready"):

@@ -65,11 +65,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from conformance import codec
-from conformance.environment import versions
+from conformance.base.environment import versions
+from conformance.cases import codec
+from conformance.numerics.tolerance import UNIT_ROUNDOFF, Closeness, observe, relative_error
+from conformance.numerics.tolerance import compare as compare_close
 from conformance.subjects import get_subject
-from conformance.tolerance import UNIT_ROUNDOFF, Closeness, observe, relative_error
-from conformance.tolerance import compare as compare_close
 from strategies.arrays import np_dtype
 from strategies.kinds import KindedArray
 
@@ -77,7 +77,7 @@ Args = dict[str, Any]
 
 SCHEMA = "nnx-conformance/golden/1"
 #: Where the checked-in golden files live.
-GOLDEN_DIR = Path(__file__).resolve().parent / "data" / "goldens"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "data" / "goldens"
 #: How many leading values of the reference output a golden keeps for people to read.
 LEADING = 4
 
@@ -500,7 +500,7 @@ def _within(
     out: np.ndarray, entry: dict[str, Any], scale: float
 ) -> tuple[bool, dict[str, Any], Closeness | None]:
     """``out`` against a golden entry's oracle value and bound (times ``scale``), by the suite's
-    one comparison (:func:`conformance.tolerance.compare`, as ``assert_close`` does)."""
+    one comparison (:func:`conformance.numerics.tolerance.compare`, as ``assert_close`` does)."""
     value = np.asarray(entry["value"], dtype=np.float64)
     allowed = np.asarray(entry["bound"], dtype=np.float64) * scale
     if out.shape != value.shape:
@@ -597,7 +597,7 @@ def compare(
         within[g.name] = _within(out, entry, tolerance_scale(entry["dtype"], n_terms, backend))
     entry = goldens.groups[group][case_id]
     matched, details, closeness = within[group]
-    if closeness is not None:  # the error headroom of the golden property (conformance.headroom)
+    if closeness is not None:  # the error headroom of the golden property (conformance.numerics.headroom)
         observe(closeness, f"golden of group {group}")
     bitwise = fingerprint(raw) == entry["sha256"]
     groups_within = tuple(g.name for g in GROUPS if within[g.name][0])

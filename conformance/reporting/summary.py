@@ -1,9 +1,9 @@
 """The Markdown summary of a run (``check --summary-md PATH``, or ``$GITHUB_STEP_SUMMARY``).
 
-Fed from a report's JSON data (:meth:`conformance.engine.RunReport.to_json`, or a file
+Fed from a report's JSON data (:meth:`conformance.run.engine.RunReport.to_json`, or a file
 written by ``check --json``): the verdict table (implementations x properties, forward
 then transform, as the terminal shows it), the causes of each implementation's failures
-(:mod:`conformance.causes`), then each failure with its minimal counterexample and its
+(:mod:`conformance.base.causes`), then each failure with its minimal counterexample and its
 replay command; expected failures are folded in a ``<details>`` block.
 
 Public API::
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from conformance.causes import causes_of, describe
+from conformance.base.causes import causes_of, describe
 
 MARKS = {
     "pass": "✅ pass",

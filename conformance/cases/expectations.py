@@ -49,9 +49,9 @@ from dataclasses import dataclass
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
 
-from conformance.environment import versions
+from conformance.base.environment import versions
 
-#: What :func:`conformance.environment.versions` says of a package that is not installed.
+#: What :func:`conformance.base.environment.versions` says of a package that is not installed.
 NOT_INSTALLED = "not installed"
 
 #: Packages a version range may name.
@@ -278,7 +278,7 @@ def unknown_names(
 def installed_versions() -> dict[str, str]:
     """The versions the ranges are checked against: every package of :data:`PACKAGES` installed.
 
-    Read by :func:`conformance.environment.versions`, as every report records them; a
+    Read by :func:`conformance.base.environment.versions`, as every report records them; a
     package that is not installed is left out (a range naming it cannot be checked).
     """
     packages = tuple(p for p in PACKAGES if p != "python")

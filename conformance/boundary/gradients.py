@@ -1,8 +1,8 @@
 """Gradients of an implementation (VJP, JVP with respect to ``x_batch``), in its worker.
 
-Registers the transform kinds ``vjp`` and ``jvp`` with :mod:`conformance.transforms`.
-A request names the direction as plain data (:func:`encode_direction`: dtype, shape
-and base64 bytes, so that the request's memo key is exact); every other argument
+The transform kinds ``vjp`` and ``jvp`` of :mod:`conformance.boundary.transforms`.
+A request names the direction as plain data (:func:`conformance.cases.codec.array_to_json`:
+dtype, shape and bytes, so that the request's memo key is exact); every other argument
 (the seed, the sizes) stays a static Python value closed over, and only ``x_batch``
 is traced:
 
@@ -14,29 +14,12 @@ is traced:
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import numpy as np
 
-from conformance.transforms import as_jax_array, kind
-from strategies.arrays import np_dtype
-
-
-def encode_direction(values: np.ndarray) -> dict[str, Any]:
-    """A cotangent or tangent as plain JSON-able data (exact: the bytes themselves)."""
-    values = np.ascontiguousarray(values)
-    return {
-        "dtype": values.dtype.name,
-        "shape": list(values.shape),
-        "data": base64.b64encode(values.tobytes()).decode("ascii"),
-    }
-
-
-def decode_direction(data: dict[str, Any]) -> np.ndarray:
-    """The array :func:`encode_direction` encoded."""
-    raw = base64.b64decode(data["data"])
-    return np.frombuffer(raw, dtype=np_dtype(data["dtype"])).reshape(data["shape"]).copy()
+from conformance.boundary.arrays import as_jax_array
+from conformance.cases.codec import array_from_json
 
 
 def _traced(fn: Any, args: dict[str, Any], name: str) -> tuple[Any, Any]:
@@ -50,14 +33,13 @@ def _traced(fn: Any, args: dict[str, Any], name: str) -> tuple[Any, Any]:
     return f, as_jax_array(args[name])
 
 
-@kind("vjp")
 def vjp(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     """``jax.vjp`` with respect to ``transform["arg"]``, pulled back along the cotangent."""
     import jax
     import jax.numpy as jnp
 
     f, x = _traced(fn, args, transform.get("arg", "x_batch"))
-    cotangent = decode_direction(transform["cotangent"])
+    cotangent = array_from_json(transform["cotangent"])
     out, pullback = jax.vjp(f, x)
     if np.size(out) != cotangent.size:
         raise ValueError(
@@ -69,14 +51,13 @@ def vjp(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     return grad
 
 
-@kind("jvp")
 def jvp(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     """``jax.jvp`` with respect to ``transform["arg"]`` along the tangent: the tangent output."""
     import jax
     import jax.numpy as jnp
 
     f, x = _traced(fn, args, transform.get("arg", "x_batch"))
-    tangent = decode_direction(transform["tangent"])
+    tangent = array_from_json(transform["tangent"])
     if tangent.shape != x.shape:
         raise ValueError(f"the tangent has shape {tangent.shape}, the input {x.shape}")
     _, out_tangent = jax.jvp(f, (x,), (jnp.asarray(tangent).astype(x.dtype),))

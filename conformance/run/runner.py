@@ -4,7 +4,7 @@ For each cell it runs a Hypothesis search over the property's cases (then one in
 each edge of the domain), bounds the time spent shrinking, counts the examples each
 search ran, and turns the outcome into a :class:`CellResult` with the minimal
 counterexample and a replay command. Putting a run together (implementations,
-workers, panels, reports) is the engine's job (:mod:`conformance.engine`).
+workers, panels, reports) is the engine's job (:mod:`conformance.run.engine`).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import FailedHealthCheck, Flaky, InvalidArgument, Unsatisfiable
 
-from conformance import codec, tolerance
-from conformance.context import Context, PropertyFailure, PropertySkip
-from conformance.database import open_database_cached
-from conformance.headroom import Headroom
-from conformance.profiles import Profile
+from conformance.base.failures import PropertyFailure, PropertySkip
+from conformance.base.verdict import ReplayCommand, Status
+from conformance.cases import codec
+from conformance.numerics import tolerance
+from conformance.numerics.headroom import Headroom
 from conformance.properties import Case, Property
+from conformance.properties.context import Context
+from conformance.run.database import open_database_cached
+from conformance.run.profiles import Profile
 from conformance.subjects import StrategyConfig, Subject
-from conformance.verdict import ReplayCommand, Status
 from strategies import TILE_EDGE
 
 #: Longest inline ``--case`` in a replay command; longer cases go to a file.
@@ -70,7 +72,7 @@ class CellResult:
     #: edges this property cannot reach, and why (no example there is not a gap)
     unreachable: dict[str, str] = field(default_factory=dict)
     #: numeric properties: the largest error-to-allowed ratios over the examples
-    #: (:meth:`conformance.headroom.Headroom.record`); None when the cell compared no numbers
+    #: (:meth:`conformance.numerics.headroom.Headroom.record`); None when the cell compared no numbers
     headroom: dict[str, Any] | None = None
 
 

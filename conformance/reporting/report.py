@@ -8,11 +8,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from conformance.causes import causes_of, describe
-from conformance.engine import RunReport
-from conformance.headroom import share
+from conformance.base.causes import causes_of, describe
+from conformance.base.verdict import Status, Verdict
+from conformance.numerics.headroom import share
 from conformance.properties import GROUPS, PROPERTIES
-from conformance.verdict import Status, Verdict
+from conformance.run.engine import RunReport
 
 MARKS = {
     Status.PASS: "[green]pass[/]",

@@ -10,32 +10,16 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
-from conformance.calls import CallResult
+from conformance.base.failures import PropertyFailure
+from conformance.boundary.calls import CallResult
 from conformance.subjects import Args, Expected, Subject, args_key
 from impl.registry import Implementation
-
-
-class PropertyFailure(AssertionError):
-    """The implementation broke the property; ``details`` go into the report."""
-
-    def __init__(self, message: str, **details: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details
-
-
-class PropertySkip(Exception):
-    """The property cannot be checked in this run (one device, no NNX modes): the cell is a skip
-    whose message says why, never a silent pass."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class Executor(Protocol):
@@ -53,7 +37,7 @@ class Executor(Protocol):
 
     @property
     def healthy(self) -> bool:
-        """A second executor of the same implementation may help it (conformance.scheduling)."""
+        """A second executor of the same implementation may help it (conformance.run.scheduling)."""
         ...
 
     def start(self) -> None: ...
@@ -107,7 +91,7 @@ class Context:
     strict: bool = False
     cache: SharedCache = field(default_factory=SharedCache)
     #: the error model the numeric properties enforce: "rigorous" or "probabilistic"
-    #: (conformance.tolerance.TOLERANCES); the cache holds both bounds, so runs share it
+    #: (conformance.numerics.tolerance.TOLERANCES); the cache holds both bounds, so runs share it
     tolerance: str = "rigorous"
     calls: int = 0
     #: this implementation's results by exact arguments: properties drawing the same
@@ -172,3 +156,30 @@ def usable_output(result: CallResult, expected: Expected, what: str = "the call"
     if not (np.issubdtype(out.dtype, np.number) or out.dtype.name == "bfloat16"):
         raise PropertyFailure(f"{what} returned dtype {out.dtype}, not a number")
     return out
+
+
+# --------------------------------------------------------------------------- helpers of the checks
+
+
+def typical_bound(expected: Any, times: float = 1.0) -> np.ndarray | None:
+    """``times`` the probabilistic model's bound of ``expected``, for the headroom probe only
+    (``assert_close(typical=...)``): a pass beyond it gets a warning, never a failure."""
+    probable = getattr(expected, "probable", None)
+    return None if probable is None else times * probable
+
+
+def locator(subject: Subject, args: Args) -> Callable[[int], str]:
+    return lambda i: subject.locate(i, args)
+
+
+def row_locator(subject: Subject, args: Args, axis: str = "row", offset: int = 0) -> Callable[[int], str]:
+    """For outputs viewed as (``axis``, rest), e.g. :meth:`Subject.output_rows`."""
+    return lambda i: subject.locate_in(axis, offset + i, args)
+
+
+def check_that(what: str, assertion: Callable[[], None]) -> None:
+    try:
+        assertion()
+    except AssertionError as e:
+        text = " ".join(str(e).replace("[Chex]", "").split())
+        raise PropertyFailure(f"{what}: {text}") from None

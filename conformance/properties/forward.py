@@ -1,214 +1,43 @@
-"""The properties. Each is one short function named after its claim, plus the strategy of its cases.
+"""The forward group: claims about calling the implementation (values, shapes, seeds, inputs).
 
-A property takes a :class:`~conformance.context.Context` and a *case* (a dict of
+Each property is one short function named after its claim; its cases come from
+:mod:`conformance.properties.cases`.
+
+A property takes a :class:`~conformance.properties.context.Context` and a *case* (a dict of
 drawn values, JSON-encodable for replay) and raises
-:class:`~conformance.context.PropertyFailure` when the implementation breaks it.
+:class:`~conformance.properties.context.PropertyFailure` when the implementation breaks it.
 None of them names ``vmap_over_batch``: they ask the subject.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
 import chex
 import numpy as np
-from hypothesis import assume
-from hypothesis import strategies as st
 
 import strategies as S
-from conformance import golden as goldens
-from conformance import tolerance
-from conformance.context import Context, PropertyFailure, PropertySkip, usable_output
-from conformance.subjects import Args, StrategyConfig, Subject
-from conformance.tolerance import assert_close
-
-Case = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Property:
-    name: str
-    #: raises PropertyFailure (or PropertySkip: not checkable in this run); may return a note
-    #: on what it checked, which a passing cell carries as its message
-    check: Callable[[Context, Case], str | None]
-    cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]]
-    #: "always", or "strict": external implementations are checked only with --strict
-    external: str = "always"
-    #: cases every run checks first, whatever it draws: (subject, x64) -> cases
-    fixed: Callable[[Subject, bool], list[Case]] | None = None
-    #: whether the profile's per-edge searches apply (not for fixed, checked-in cases); a tuple
-    #: of edge names: only those (a costly property that must still reach them by construction)
-    edges: bool | tuple[str, ...] = True
-    #: "forward" (claims about calling it) or "transform" (under jit, grad, vmap, sharding, modes)
-    group: str = "forward"
-    #: the share of the profile's examples its search over the whole domain runs (at least one):
-    #: less than 1 for a property whose every new shape costs a compilation of a transform
-    share: float = 1.0
-    #: the claim needs input with signal: the subject's silent edges are out of its reach
-    needs_signal: bool = False
-    #: the profile's tile edges (sizes just below and above common tile sizes) apply too:
-    #: each is a new, large shape, so only a claim on every value opts in
-    tiles: bool = False
-
-    @property
-    def claim(self) -> str:
-        return (self.check.__doc__ or "").strip().splitlines()[0]
-
-
-PROPERTIES: dict[str, Property] = {}
-
-
-#: The groups of properties, in report order, with what they claim.
-GROUPS = {
-    "forward": "claims about calling the implementation (values, shapes, seeds, inputs)",
-    "transform": "claims under JAX transforms (jit, grad, vmap, sharding, compilation, NNX modes)",
-}
-
-
-def prop(
-    cases: Callable[[Subject, StrategyConfig], st.SearchStrategy[Case]],
-    external: str = "always",
-    fixed: Callable[[Subject, bool], list[Case]] | None = None,
-    group: str = "forward",
-    edges: bool | tuple[str, ...] | None = None,
-    share: float = 1.0,
-    needs_signal: bool = False,
-    tiles: bool = False,
-) -> Callable[[Callable[[Context, Case], None]], Callable[[Context, Case], None]]:
-    """Register the decorated check as a property named after it (its docstring's first line
-    is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``),
-    or the names of the only edges searched; ``share``: of the profile's examples; ``tiles``:
-    the tile edges too."""
-    assert group in GROUPS, group
-
-    def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
-        use_edges = fixed is None if edges is None else edges
-        PROPERTIES[fn.__name__] = Property(
-            fn.__name__,
-            fn,
-            cases,
-            external,
-            fixed,
-            use_edges,
-            group,
-            share=share,
-            needs_signal=needs_signal,
-            tiles=tiles,
-        )
-        return fn
-
-    return register
-
-
-# --------------------------------------------------------------------------- case strategies
-
-
-def one_call(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
-    return st.fixed_dictionaries({"args": subject.valid_args(config, 0, 1)})
-
-
-def ensemble_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
-    """One call with at least two members and one row, on input that carries signal."""
-    return st.fixed_dictionaries({"args": subject.valid_args(config, 1, 2).filter(subject.has_signal)})
-
-
-def _part_sizes(config: StrategyConfig, batch: int) -> st.SearchStrategy[int]:
-    if isinstance(config.pool, S.ShapePool):
-        sizes = [b for b in config.pool.batch if 0 < b < batch]
-        if sizes:
-            return st.sampled_from(sizes)
-    return st.integers(1, batch - 1)
-
-
-@st.composite
-def batch_edits(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
-    args = draw(subject.valid_args(config, 1, 1))
-    batch = subject.batch_size(args)
-    return {
-        "args": args,
-        "row": draw(st.integers(0, batch - 1)),
-        # The size of the prefix and of the suffix checked on their own: a size the
-        # run has already compiled for when the shapes come from a pool.
-        "split": draw(_part_sizes(config, batch)) if batch > 1 else 0,
-        "replacement_seed": draw(st.integers(0, 2**32 - 1)),
-        "permutation_seed": draw(st.integers(0, 2**32 - 1)),
-    }
-
-
-@st.composite
-def repeated_calls(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
-    args = draw(subject.valid_args(config, 0, 1))
-    return {
-        "args": args,
-        "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64)),
-        "other_args": draw(subject.valid_args(config, 0, 1)),
-    }
-
-
-#: Its arguments are one_call's (the same seed draws the same ones): the first of its identical
-#: calls is then one the run has already made for the properties of one call.
-repeated_calls.same_args_as = one_call  # type: ignore[attr-defined]
-
-
-@st.composite
-def seed_pairs(draw: st.DrawFn, subject: Subject, config: StrategyConfig) -> Case:
-    args = draw(subject.valid_args(config, 1, 1))
-    if not subject.has_signal(args):
-        # Zero input hides the seed: give it ordinary values (cheaper than filtering,
-        # which would reject a whole edge such as "family zeros" one draw at a time).
-        x = args[subject.batch_arg]
-        values = S.make_values(x.shape, x.dtype.name, "ordinary", draw(st.integers(0, 2**32 - 1)))
-        args = {**args, subject.batch_arg: S.KindedArray(values, x.kind, "ordinary")}
-        assume(subject.has_signal(args))  # some inputs carry no signal whatever their values
-    return {"args": args, "other_seed": draw(S.related_seeds(args[subject.seed_arg], x64=config.x64))}
-
-
-#: Its arguments are batch_edits' (before a silent input gets values): the first of its two
-#: calls is usually batch_independence's call on the whole batch.
-seed_pairs.same_args_as = batch_edits  # type: ignore[attr-defined]
-
-
-def _golden_list(subject: Subject, x64: bool = False) -> list[Case]:
-    names = goldens.case_ids(subject.name)
-    return [{"golden": i, "args": goldens.golden_args(subject.name, i)} for i in names]
-
-
-def golden_cases(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
-    return st.sampled_from(_golden_list(subject))
-
-
-def invalid_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
-    return subject.invalid_args().map(lambda t: {"args": t[0], "argument": t[1], "what": t[2]})
-
-
-# --------------------------------------------------------------------------- helpers
-
-
-def _typical(expected: Any, times: float = 1.0) -> np.ndarray | None:
-    """``times`` the probabilistic model's bound of ``expected``, for the headroom probe only
-    (``assert_close(typical=...)``): a pass beyond it gets a warning, never a failure."""
-    probable = getattr(expected, "probable", None)
-    return None if probable is None else times * probable
-
-
-def _locator(subject: Subject, args: Args) -> Callable[[int], str]:
-    return lambda i: subject.locate(i, args)
-
-
-def _row_locator(subject: Subject, args: Args, axis: str = "row", offset: int = 0) -> Callable[[int], str]:
-    """For outputs viewed as (``axis``, rest), e.g. :meth:`Subject.output_rows`."""
-    return lambda i: subject.locate_in(axis, offset + i, args)
-
-
-def _check(what: str, assertion: Callable[[], None]) -> None:
-    try:
-        assertion()
-    except AssertionError as e:
-        text = " ".join(str(e).replace("[Chex]", "").split())
-        raise PropertyFailure(f"{what}: {text}") from None
-
+from conformance.base.failures import PropertyFailure, PropertySkip
+from conformance.cases import golden as goldens
+from conformance.numerics import tolerance
+from conformance.numerics.tolerance import assert_close
+from conformance.properties.cases import (
+    batch_edits,
+    ensemble_calls,
+    golden_cases,
+    golden_list,
+    invalid_calls,
+    one_call,
+    repeated_calls,
+    seed_pairs,
+)
+from conformance.properties.context import (
+    Context,
+    check_that,
+    locator,
+    row_locator,
+    typical_bound,
+    usable_output,
+)
+from conformance.properties.registry import Case, prop
 
 # --------------------------------------------------------------------------- properties
 
@@ -224,15 +53,15 @@ def output_contract(ctx: Context, case: Case) -> None:
     if result.output_type not in ("jax.Array", "numpy.ndarray"):
         raise PropertyFailure(f"returned {result.output_type}, expected a jax.Array or numpy.ndarray")
     out = result.output
-    _check("not 1-D", lambda: chex.assert_rank(out, 1))
-    _check(f"wrong shape (expected {expected.shape})", lambda: chex.assert_shape(out, expected.shape))
-    _check(
+    check_that("not 1-D", lambda: chex.assert_rank(out, 1))
+    check_that(f"wrong shape (expected {expected.shape})", lambda: chex.assert_shape(out, expected.shape))
+    check_that(
         f"wrong dtype (expected {expected.dtype.name}, JAX's promotion of "
         f"{args[ctx.subject.batch_arg].dtype.name} with float32 parameters)",
         lambda: chex.assert_type(out, expected.dtype),
     )
     if np.all(np.isfinite(expected.value)):
-        _check("non-finite output for finite input", lambda: chex.assert_tree_all_finite(out))
+        check_that("non-finite output for finite input", lambda: chex.assert_tree_all_finite(out))
 
 
 @prop(one_call, tiles=True)
@@ -246,8 +75,8 @@ def agrees_with_oracle(ctx: Context, case: Case) -> None:
         expected.value,
         expected.bound,
         "disagrees with the float64 oracle",
-        _locator(ctx.subject, args),
-        typical=_typical(expected),
+        locator(ctx.subject, args),
+        typical=typical_bound(expected),
     )
 
 
@@ -282,8 +111,8 @@ def agrees_with_builtins(ctx: Context, case: Case) -> None:
             theirs.astype(np.float64),
             2 * expected.bound,
             f"disagrees with built-in {name!r}",
-            _locator(ctx.subject, args),
-            typical=_typical(expected, 2),
+            locator(ctx.subject, args),
+            typical=typical_bound(expected, 2),
         )
 
 
@@ -294,7 +123,7 @@ def batch_independence(ctx: Context, case: Case) -> None:
     expected = ctx.expected(args)
     full = subject.output_rows(ctx.output(args), args).astype(np.float64)
     allowed = 2 * subject.output_rows(expected.bound, args)
-    typical = _typical(expected, 2)
+    typical = typical_bound(expected, 2)
     usual = allowed if typical is None else subject.output_rows(typical, args)
     batch, row, split = subject.batch_size(args), case["row"], case["split"]
     perm = np.random.default_rng(case["permutation_seed"]).permutation(batch)
@@ -313,7 +142,7 @@ def batch_independence(ctx: Context, case: Case) -> None:
             full[rows].reshape(-1),
             allowed[rows].reshape(-1),
             f"{label} of the batch gives other rows than the full batch",
-            _row_locator(subject, args),
+            row_locator(subject, args),
             typical=usual[rows].reshape(-1),
         )
     x = args[subject.batch_arg]
@@ -327,7 +156,7 @@ def batch_independence(ctx: Context, case: Case) -> None:
         full.reshape(-1),
         allowed.reshape(-1),
         f"replacing input row {row} changed another output row",
-        _row_locator(subject, args),
+        row_locator(subject, args),
         typical=usual.reshape(-1),
     )
 
@@ -340,10 +169,10 @@ def member_independence(ctx: Context, case: Case) -> None:
     got = subject.output_members(ctx.output(args), args).astype(np.float64)
     want = subject.output_members(expected.value, args)
     allowed = subject.output_members(expected.bound, args)
-    typical = _typical(expected)
+    typical = typical_bound(expected)
     usual = allowed if typical is None else subject.output_members(typical, args)
     for m in range(got.shape[0]):
-        locate = _row_locator(subject, args, "member", m * got.shape[1])
+        locate = row_locator(subject, args, "member", m * got.shape[1])
         closeness = tolerance.compare(got[m], want[m], allowed[m])
         if closeness.within:
             what = f"member {m}'s slice against member {m}'s layer"
@@ -471,7 +300,7 @@ def invalid_input_rejected(ctx: Context, case: Case) -> None:
         )
 
 
-@prop(golden_cases, fixed=_golden_list)
+@prop(golden_cases, fixed=golden_list)
 def golden(ctx: Context, case: Case) -> None:
     """On checked-in cases, matches the golden values recorded for this JAX line (within the bound)."""
     args = case["args"]
@@ -494,8 +323,8 @@ def golden(ctx: Context, case: Case) -> None:
             expected.value,
             expected.bound,
             "It also disagrees with the float64 oracle of the parameters this process draws",
-            _locator(ctx.subject, args),
-            typical=_typical(expected),
+            locator(ctx.subject, args),
+            typical=typical_bound(expected),
         )
     except PropertyFailure as oracle:
         raise PropertyFailure(
@@ -512,8 +341,3 @@ def golden(ctx: Context, case: Case) -> None:
         **verdict.details,
         matched_group=None,
     )
-
-
-# The transform group (jit, vmap, sharding, compilation, NNX modes, gradients) registers itself
-# here, after everything it builds on: the properties' one registry stays this module's.
-from conformance import transform_properties  # noqa: E402, F401

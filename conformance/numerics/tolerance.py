@@ -33,6 +33,8 @@ import jax
 import ml_dtypes
 import numpy as np
 
+from conformance.base.failures import PropertyFailure
+
 #: Unit roundoff ``u = 2**-p`` (p = significand bits incl. the implicit one), per dtype.
 UNIT_ROUNDOFF: dict[str, float] = {
     "float64": 2.0**-53,
@@ -321,7 +323,7 @@ def assert_close(
 ) -> Closeness:
     """Elementwise ``|got - want| <= allowed`` (NaN never passes), with the first mismatch reported.
 
-    Raises :class:`~conformance.context.PropertyFailure` (details: ``index``, ``got``,
+    Raises :class:`~conformance.base.failures.PropertyFailure` (details: ``index``, ``got``,
     ``expected``, ``allowed``, ``mismatches``); returns the :class:`Closeness` otherwise.
     ``record``: tell the active :class:`Probe` (pass False for a comparison that is not
     about the implementation under test, such as vetting a reference). ``typical``: the
@@ -333,9 +335,6 @@ def assert_close(
         observe(closeness, what, locate, None if typical is None else compare(got, want, typical))
     if closeness.within:
         return closeness
-    # Here, not at the top: conformance.context imports the subjects, which import this module.
-    from conformance.context import PropertyFailure
-
     i = closeness.first_mismatch
     assert i is not None
     got_i, want_i = float(np.asarray(got).reshape(-1)[i]), float(np.asarray(want).reshape(-1)[i])

@@ -16,7 +16,7 @@ One JSON file per pinned case::
       "subject": "vmap_over_batch",
       "property": "agrees_with_oracle",
       "x64": false,
-      "case": {...},                  # conformance.codec's encoding: the JSON a replay's --case carries
+      "case": {...},                  # conformance.cases.codec's encoding: the JSON a replay's --case carries
       "implementation": "bad",        # where it was found
       "spec": "bad=my_impl.py:f",     # how to load it again: a file path relative to the corpus's parent
       "strict": false,
@@ -42,8 +42,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conformance import codec
-from conformance.verdict import ReplayCommand
+from conformance.base.verdict import ReplayCommand
+from conformance.cases import codec
 
 Case = dict[str, Any]
 

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from conformance.boundary import gradients
+from conformance.boundary.arrays import as_jax_array
+
 #: transform kind -> function(fn, args, transform) -> output
 KINDS: dict[str, Any] = {}
 
@@ -23,27 +26,10 @@ def kind(name: str) -> Any:
 
 def apply(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
     """``fn`` on ``args`` under ``transform``; ValueError for a kind this suite does not know."""
-    import conformance.gradients  # noqa: F401  (registers vjp and jvp)
-
     name = transform.get("kind")
     if name not in KINDS:
         raise ValueError(f"unknown transform {name!r}; known: {', '.join(sorted(KINDS))}")
     return KINDS[name](fn, args, transform)
-
-
-def as_jax_array(value: Any) -> Any:
-    """``value`` as a jax array: itself if it is one, else transferred with ``jax.device_put``.
-
-    The same array ``jnp.asarray`` makes (dtype, shape, bits, uncommitted), without its
-    compiled program: JAX 0.10's ``jnp.asarray`` of a numpy array lifts it with
-    ``lax.stage``, one more program per shape and dtype for every worker to lower and
-    compile (10 of the 79 such programs in a cold ``ci`` run of three built-ins on
-    2026-12-02 were the suite's; the rest are the implementations' own).
-    """
-    import jax
-    import numpy as np
-
-    return value if isinstance(value, jax.Array) else jax.device_put(np.asarray(value))
 
 
 @kind("eager")
@@ -215,3 +201,7 @@ def nnx_mode(fn: Any, args: dict[str, Any], transform: dict[str, Any]) -> Any:
         if mode[1] is not None:
             stack.enter_context(graphlib.set_graph_updates(mode[1]))
         return fn(*args.values())
+
+
+KINDS["vjp"] = gradients.vjp
+KINDS["jvp"] = gradients.jvp

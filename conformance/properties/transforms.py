@@ -4,7 +4,7 @@
 warm-up, the NNX graph modes, and the VJP and JVP against the float64 oracle. Each is a
 property like those of :mod:`conformance.properties` (which imports this module, so that
 the one registry ``PROPERTIES`` holds both groups); the calls themselves are made in the
-worker (:mod:`conformance.transforms`, :mod:`conformance.gradients`).
+worker (:mod:`conformance.boundary.transforms`, :mod:`conformance.boundary.gradients`).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import numpy as np
 from hypothesis import strategies as st
 
 import strategies as S
-from conformance import transforms
-from conformance.calls import CallResult
-from conformance.context import Context, PropertyFailure, PropertySkip, usable_output
-from conformance.gradients import encode_direction
-from conformance.properties import Case, _locator, _typical, prop
+from conformance.base.failures import PropertyFailure, PropertySkip
+from conformance.boundary import transforms
+from conformance.boundary.calls import CallResult
+from conformance.cases.codec import array_to_json as encode_direction
+from conformance.numerics.tolerance import assert_close
+from conformance.properties.context import Context, locator, typical_bound, usable_output
+from conformance.properties.registry import Case, prop
 from conformance.subjects import Args, StrategyConfig, Subject, args_key
-from conformance.tolerance import assert_close
 
 # --------------------------------------------------------------------------- transform properties: forward
 # (jit, vmap, sharding, compilation count, NNX modes; group "transform")
@@ -138,8 +139,8 @@ def jit_agrees_with_oracle(ctx: Context, case: Case) -> None:
         expected.value,
         TRACED_BOUNDS * expected.bound,
         f"under jax.jit, disagrees with the float64 oracle (allowed: {TRACED_BOUNDS} bounds)",
-        _locator(subject, args),
-        typical=_typical(expected, TRACED_BOUNDS),
+        locator(subject, args),
+        typical=typical_bound(expected, TRACED_BOUNDS),
     )
 
 
@@ -173,8 +174,8 @@ def vmap_composes(ctx: Context, case: Case) -> None:
             eager,
             2 * ctx.expected(one).bound,
             f"{what}, slice {i} differs from the eager call on batch {i}",
-            _locator(subject, one),
-            typical=_typical(ctx.expected(one), 2),
+            locator(subject, one),
+            typical=typical_bound(ctx.expected(one), 2),
         )
 
 
@@ -218,8 +219,8 @@ def sharding_invariance(ctx: Context, case: Case) -> str:
             expected.value,
             bounds * expected.bound,
             f"{what}, disagrees with the float64 oracle" + (f" (allowed: {bounds} bounds)" if jit else ""),
-            _locator(subject, args),
-            typical=_typical(expected, bounds),
+            locator(subject, args),
+            typical=typical_bound(expected, bounds),
         )
     return f"sharded over a 1-D mesh of {n} devices"
 
@@ -283,8 +284,8 @@ def nnx_modes(ctx: Context, case: Case) -> str:
             expected.value,
             expected.bound,
             f"{what}, disagrees with the float64 oracle",
-            _locator(subject, args),
-            typical=_typical(expected),
+            locator(subject, args),
+            typical=typical_bound(expected),
         )
     return f"NNX modes checked: {checked}"
 
@@ -409,7 +410,7 @@ def _agrees(got: np.ndarray, expected: Any, what: str, shape: tuple[int, ...], a
         return ", ".join(f"{axis} {int(c)}" for axis, c in zip(axes, coords, strict=True))
 
     try:
-        assert_close(got, expected.value, expected.bound, what, locate, typical=_typical(expected))
+        assert_close(got, expected.value, expected.bound, what, locate, typical=typical_bound(expected))
     except PropertyFailure as failure:
         why = _diagnosis(got, expected.value, expected.bound, shape, axes)
         if not why:

@@ -2,16 +2,16 @@
 
 A worker that served one of the package's built-ins may be asked to load the next built-in
 (``{"load": spec, "subject": name}``); the runner asks that of no other worker
-(:class:`conformance.executors.WorkerPool`).
+(:class:`conformance.boundary.executors.WorkerPool`).
 
-Started as a fresh interpreter (``python -m conformance.worker``), never forked:
+Started as a fresh interpreter (``python -m conformance.boundary.worker``), never forked:
 a process forked after JAX initialised deadlocks, and a fresh interpreter does
 not re-run the parent's ``__main__`` the way multiprocessing's ``spawn`` does.
 
 Everything of the implementation happens here, never in the runner: importing its
 module, checking its signature against the subject's, reading its registration
 (name, known failures), and every call. What goes back is plain data under the
-schema of :mod:`conformance.protocol`. The implementation's own stdout and stderr
+schema of :mod:`conformance.boundary.protocol`. The implementation's own stdout and stderr
 go to a log file whose tail the runner shows when the worker dies.
 
 The worker leads its own process group. A watchdog thread ends the whole group
@@ -55,12 +55,12 @@ class Channel:
         self.read_fd, self.write_fd = read_fd, write_fd
 
     def recv(self) -> Any:
-        from conformance.protocol import read_frame
+        from conformance.boundary.protocol import read_frame
 
         return pickle.loads(read_frame(self.read_fd, 1 << 40))
 
     def send(self, message: dict[str, Any], data: bytes | None = None) -> None:
-        from conformance.protocol import encode_json, write_frame
+        from conformance.boundary.protocol import encode_json, write_frame
 
         write_frame(self.write_fd, encode_json(message))
         if data is not None:
@@ -112,7 +112,7 @@ def serve(channel: Channel, spec: str, subject: str, x64: bool) -> None:
     import jax
 
     jax.config.update("jax_enable_x64", bool(x64))
-    from conformance.calls import observe_call
+    from conformance.boundary.calls import observe_call
     from impl.registry import ImplementationLoadError, one_line
 
     def announce(spec: str, subject: str) -> Any:

@@ -41,21 +41,30 @@ def encode(value: Any) -> Any:
     if isinstance(value, str):
         return {"str": str(value)}
     if isinstance(value, KindedArray):
-        v = value.values
-        return {
-            "array": {
-                "dtype": v.dtype.name if v.dtype.name == "bfloat16" else v.dtype.str,
-                "shape": list(v.shape),
-                "kind": value.kind,
-                "label": value.label,
-                "data": base64.b64encode(zlib.compress(np.ascontiguousarray(v).tobytes(), 9)).decode(),
-            }
-        }
+        return {"array": {**array_to_json(value.values), "kind": value.kind, "label": value.label}}
     if isinstance(value, (list, tuple)):
         return {"list": [encode(v) for v in value]}
     if isinstance(value, dict):
         return {"dict": {str(k): encode(v) for k, v in value.items()}}
     raise TypeError(f"cannot encode {type(value).__name__} for a report")
+
+
+def array_to_json(values: np.ndarray) -> dict[str, Any]:
+    """An array as plain JSON-able data, exact: its dtype, shape and bytes (zlib + base64).
+
+    The one place an array becomes text: a report's cases and a gradient's direction use it."""
+    v = np.asarray(values)
+    return {
+        "dtype": v.dtype.name if v.dtype.name == "bfloat16" else v.dtype.str,
+        "shape": list(v.shape),
+        "data": base64.b64encode(zlib.compress(np.ascontiguousarray(v).tobytes(), 9)).decode(),
+    }
+
+
+def array_from_json(data: dict[str, Any]) -> np.ndarray:
+    """The array :func:`array_to_json` encoded (a writable copy)."""
+    raw = zlib.decompress(base64.b64decode(data["data"], validate=True))
+    return np.frombuffer(raw, dtype=np_dtype(data["dtype"])).reshape(data["shape"]).copy()
 
 
 def decode(data: Any) -> Any:
@@ -94,10 +103,7 @@ def _decode(data: Any) -> Any:
         return dtype.type(number)
     if "array" in data:
         a = data["array"]
-        dtype = np_dtype(a["dtype"])
-        raw = zlib.decompress(base64.b64decode(a["data"], validate=True))
-        values = np.frombuffer(raw, dtype=dtype).reshape(a["shape"]).copy()
-        return KindedArray(values, a["kind"], a.get("label", ""))
+        return KindedArray(array_from_json(a), a["kind"], a.get("label", ""))
     if "list" in data:
         return [_decode(v) for v in data["list"]]
     if "dict" in data:

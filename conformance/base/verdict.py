@@ -16,8 +16,8 @@ from enum import StrEnum
 
 REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
 #: report/3: statuses ``incomplete``; examples per edge; load errors keep their place.
-#: report/4: each implementation's failures grouped by cause (``causes``, see conformance.causes).
-#: report/5: each property's ``headroom`` and the run's ``tolerance`` (see conformance.headroom).
+#: report/4: each implementation's failures grouped by cause (``causes``, see conformance.base.causes).
+#: report/5: each property's ``headroom`` and the run's ``tolerance`` (see conformance.numerics.headroom).
 REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "5"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -94,7 +94,7 @@ def worst_exit(codes: Iterable[int]) -> int:
 class ReplayCommand:
     """``python -m conformance replay ...``: one property of one implementation on one case.
 
-    ``case`` is the case's JSON (conformance.codec) or ``@path`` of a file holding it.
+    ``case`` is the case's JSON (conformance.cases.codec) or ``@path`` of a file holding it.
     """
 
     subject: str

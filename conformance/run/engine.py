@@ -10,7 +10,7 @@ for pytest) and :meth:`Engine.replay` (one property on one recorded case). The C
 pytest plugin and the tooling are thin faces on it; nothing here imports them.
 
 Nothing of an implementation under test runs in this process: its spec is loaded, its
-signature checked and its registration read in its worker (:mod:`conformance.worker`),
+signature checked and its registration read in its worker (:mod:`conformance.boundary.worker`),
 and what comes back is plain data. Only the package's built-ins run here (the
 reference panel, and ``isolation="none"`` from the Python API).
 """
@@ -27,11 +27,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from conformance import causes, corpus, verdict
-from conformance.compile_cache import enable as enable_compile_cache
-from conformance.context import Context, PropertyFailure, PropertySkip, SharedCache
-from conformance.environment import environment
-from conformance.executors import (
+from conformance.base import causes, verdict
+from conformance.base.environment import environment
+from conformance.base.failures import PropertyFailure, PropertySkip
+from conformance.base.verdict import Status
+from conformance.boundary.executors import (
     LOAD_TIMEOUT,
     STOPPING,
     InProcessExecutor,
@@ -40,14 +40,22 @@ from conformance.executors import (
     WorkerPool,
     kill_all_workers,
 )
-from conformance.expectations import Expectation, ExpectationFileError, installed_versions, match, parse_file
-from conformance.profiles import Profile, get_profile
+from conformance.cases import corpus
+from conformance.cases.expectations import (
+    Expectation,
+    ExpectationFileError,
+    installed_versions,
+    match,
+    parse_file,
+)
+from conformance.numerics.tolerance import LAMBDA, TOLERANCES
 from conformance.properties import GROUPS, PROPERTIES, Case, Property
-from conformance.runner import CellResult, apply_expectation, replay_command, run_cell, summarize
-from conformance.scheduling import Spread
+from conformance.properties.context import Context, SharedCache
+from conformance.run.compile_cache import enable as enable_compile_cache
+from conformance.run.profiles import Profile, get_profile
+from conformance.run.runner import CellResult, apply_expectation, replay_command, run_cell, summarize
+from conformance.run.scheduling import Spread
 from conformance.subjects import SUBJECTS, Subject, get_subject
-from conformance.tolerance import LAMBDA, TOLERANCES
-from conformance.verdict import Status
 from impl.registry import (
     ImplementationLoadError,
     check_spec,
@@ -95,7 +103,7 @@ class EngineOptions:
     jobs: int = 1
     corpus: str | None = None
     expectations: tuple[Expectation, ...] = ()
-    #: the error model the numeric properties enforce (conformance.tolerance.TOLERANCES)
+    #: the error model the numeric properties enforce (conformance.numerics.tolerance.TOLERANCES)
     tolerance: str = "rigorous"
     #: stop checking an implementation at its first failed property (the mutate tool: a mutant is
     #: killed once; the properties after it are not run and not reported)
@@ -136,7 +144,7 @@ class EngineOptions:
                 raise UsageError(f"{spell('--max-examples')} must be at least 1")
             chosen = get_profile(profile).with_examples(max_examples)
             if chosen.use_database and not chosen.derandomize:
-                from conformance.database import open_database_cached
+                from conformance.run.database import open_database_cached
 
                 open_database_cached(chosen.database_path)  # a bad location is a usage error, now
             for option, value in (("--timeout", timeout), ("--load-timeout", load_timeout)):
@@ -278,7 +286,7 @@ def _expectations(
     """The user's expected-failure file, its names checked against what exists."""
     if not path:
         return ()
-    from conformance.expectations import unknown_names
+    from conformance.cases.expectations import unknown_names
 
     if not os.path.isfile(path):
         raise UsageError(f"{spell('--expect')} {path}: no such file")
@@ -344,7 +352,7 @@ def is_builtin_spec(spec: str, subject: str) -> bool:
 
 
 def configure_jax(x64: bool, compile_cache: str | None = None) -> str | None:
-    """x64 on or off, and the persistent compilation cache (see :mod:`conformance.compile_cache`)."""
+    """x64 on or off, and the persistent compilation cache (see :mod:`conformance.run.compile_cache`)."""
     import jax
 
     jax.config.update("jax_enable_x64", bool(x64))
@@ -567,7 +575,7 @@ class Engine:
 
     def helper_context(self, subject: Subject, target: Target) -> Context:
         """A second context of ``target`` (its own worker), for a slot that helps; see
-        :mod:`conformance.scheduling`. Closed by :meth:`release_helper` or :meth:`close`."""
+        :mod:`conformance.run.scheduling`. Closed by :meth:`release_helper` or :meth:`close`."""
         ctx = self._new_context(subject, target)
         with self._lock:
             self._helpers.append(ctx)
@@ -693,7 +701,7 @@ class Engine:
         return results
 
     def check_subject(self, subject: Subject, on_cell: OnCell | None = None) -> RunReport:
-        """Every implementation's properties, spread over ``jobs`` slots (:mod:`conformance.scheduling`).
+        """Every implementation's properties, spread over ``jobs`` slots (:mod:`conformance.run.scheduling`).
 
         Implementations checked side by side go through the properties in different orders
         (:func:`property_order`). Every worker compiles the same programs for the same shapes
@@ -722,7 +730,7 @@ class Engine:
 
     def effective_jobs(self, n_impls: int) -> int:
         """How many slots check at once (an implementation each, or a helper's second worker of
-        one; :mod:`conformance.scheduling`): each needs its own worker process (isolation none
+        one; :mod:`conformance.run.scheduling`): each needs its own worker process (isolation none
         runs them one by one), and its own thread here. Several threads drawing from one
         strategy (as the suite's shared strategies are) are safe since Hypothesis 6.155.7 (its
         issue #4475), the lowest this package accepts: 6.136.0 once reported a failure with no

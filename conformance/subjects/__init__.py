@@ -23,8 +23,8 @@ import numpy as np
 from hypothesis import strategies as st
 
 import strategies as S
-from conformance.oracle import U64, accurate_affine, ensemble_params, linear_params
-from conformance.tolerance import TINY, UNIT_ROUNDOFF, affine_bound
+from conformance.numerics.oracle import U64, accurate_affine, ensemble_params, linear_params
+from conformance.numerics.tolerance import TINY, UNIT_ROUNDOFF, affine_bound
 
 Args = dict[str, Any]
 
@@ -68,7 +68,7 @@ class Expected:
     shape: tuple[int, ...]
     #: the probabilistic model's bound (tolerance.affine_bound(model="probabilistic"), never above
     #: the rigorous one): the tolerance under --tolerance probabilistic, and the line past which a
-    #: pass gets a headroom warning (conformance.headroom)
+    #: pass gets a headroom warning (conformance.numerics.headroom)
     probable: np.ndarray | None = None
 
 

@@ -3,7 +3,7 @@
 An implementation that hangs or kills its process must become a failed property,
 not a dead run. :class:`WorkerExecutor` loads the implementation in a worker started
 as a fresh interpreter (never forked: a process forked after JAX initialised
-deadlocks), reads back only plain data (:mod:`conformance.protocol`), waits a bounded
+deadlocks), reads back only plain data (:mod:`conformance.boundary.protocol`), waits a bounded
 time per call, and restarts the worker after a hang or a crash.
 
 A worker that has only ever loaded the package's own built-ins, and never hung, crashed or
@@ -38,8 +38,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from conformance import protocol
-from conformance.calls import CallResult, observe_call
+from conformance.boundary import protocol
+from conformance.boundary.calls import CallResult, observe_call
 from impl.registry import Implementation, ImplementationLoadError
 
 #: CPU devices a worker has (XLA_FLAGS, set before JAX starts), so sharding can be checked
@@ -74,7 +74,7 @@ class InProcessExecutor:
 
     given_up = False
     evidence = ""
-    #: never helped by a second executor (conformance.scheduling): in-process runs go one at a time
+    #: never helped by a second executor (conformance.run.scheduling): in-process runs go one at a time
     healthy = False
 
     def __init__(self, impl: Implementation, trusted: bool = False) -> None:
@@ -230,7 +230,7 @@ class WorkerExecutor:
     @property
     def healthy(self) -> bool:
         """A call has come back, and none has hung, crashed the worker or broken the protocol: a
-        second worker may help (conformance.scheduling). One that hangs, maybe on its very first
+        second worker may help (conformance.run.scheduling). One that hangs, maybe on its very first
         call, gets no second worker to hang in."""
         return self.answered > 0 and not self.evidence and self.hangs == 0
 
@@ -284,7 +284,7 @@ class WorkerExecutor:
         cmd = [
             sys.executable,
             "-m",
-            "conformance.worker",
+            "conformance.boundary.worker",
             "--read-fd",
             str(req_r),
             "--write-fd",

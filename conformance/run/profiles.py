@@ -36,7 +36,7 @@ class Profile:
     edge_examples: int = 0
     #: default per-call timeout, seconds (a call that compiles a new shape takes ~0.5 s)
     timeout: float = 60.0
-    #: where fuzz failures are saved: a directory, a redis:// URL, multi:A,B (see conformance/database.py)
+    #: where fuzz failures are saved: a directory, a redis:// URL, multi:A,B (see conformance/run/database.py)
     database_path: str = ".hypothesis/conformance"
 
     def with_examples(self, n: int | None) -> Profile:

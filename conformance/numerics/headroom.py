@@ -1,7 +1,7 @@
 """Error headroom: how much of its allowed error an implementation uses, per numeric property.
 
-Every comparison a property makes through :func:`conformance.tolerance.assert_close` is
-seen by the probe the runner opens around each example (:func:`conformance.tolerance.probing`);
+Every comparison a property makes through :func:`conformance.numerics.tolerance.assert_close` is
+seen by the probe the runner opens around each example (:func:`conformance.numerics.tolerance.probing`);
 the example's largest elementwise ``|got - want| / allowed`` is its ratio. A cell's
 :class:`Headroom` keeps the distribution of those per-example ratios (largest, median,
 99th percentile) and where the largest was. A ratio of 1 is the bound itself: a cell
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.tolerance import Observation, Probe
+from conformance.numerics.tolerance import Observation, Probe
 
 
 def _number(x: float) -> float | str:

@@ -1,6 +1,6 @@
 """The options of a run, declared once for both faces.
 
-Each :class:`Option` is one keyword of :meth:`conformance.engine.EngineOptions.build`,
+Each :class:`Option` is one keyword of :meth:`conformance.run.engine.EngineOptions.build`,
 with the argparse settings and the help text that ``python -m conformance check``
 (``--NAME``) and the pytest plugin (``--conformance-NAME``; ``--impl`` and ``--subject``
 keep their names) both give it. So the plugin offers everything ``check`` does, and a

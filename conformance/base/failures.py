@@ -1,0 +1,23 @@
+"""How a property says what it found: it failed, or it cannot be checked in this run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PropertyFailure(AssertionError):
+    """The implementation broke the property; ``details`` go into the report."""
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+class PropertySkip(Exception):
+    """The property cannot be checked in this run (one device, no NNX modes): the cell is a skip
+    whose message says why, never a silent pass."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
