@@ -483,45 +483,6 @@ def forward_and_transform(transform_status="pass", modes_status="pass", modes_me
     ]
 
 
-def test_groups_are_read_from_the_suite_without_importing_it():
-    from conformance.properties import GROUPS, PROPERTIES
-
-    groups, members = ct.suite_groups()
-    assert groups == GROUPS
-    assert members == {name: p.group for name, p in PROPERTIES.items()}
-    assert {"jit_agrees_with_oracle", "nnx_modes", "vjp_agrees_with_oracle"} <= {
-        p for p, g in members.items() if g == "transform"
-    }
-
-
-def test_group_reading_follows_the_decorator(tmp_path):
-    source = tmp_path / "properties.py"
-    source.write_text(
-        'GROUPS = {"forward": "calls", "transform": "under transforms"}\n'
-        "@prop(one_call)\ndef plain(ctx, case): ...\n"
-        '@prop(calls, group="transform", edges=False)\ndef traced(ctx, case): ...\n'
-        "def helper(): ...\n"
-    )
-    groups, members = ct.suite_groups(str(source))
-    assert groups == {"forward": "calls", "transform": "under transforms"}
-    assert members == {"plain": "forward", "traced": "transform"}
-
-
-def test_a_cell_naming_its_group_wins_and_an_unknown_property_goes_last():
-    assert ct.group_of("output_contract") == "forward"
-    assert ct.group_of("jit_agrees_with_oracle") == "transform"
-    assert ct.group_of("output_contract", {"group": "transform"}) == "transform"
-    assert ct.group_of("a_property_from_the_future") == list(ct.suite_groups()[0])[-1]
-    assert list(ct.by_group(["nnx_modes", "output_contract", "vmap_composes", "golden"])) == [
-        "forward",
-        "transform",
-    ]
-    assert ct.by_group(["nnx_modes", "output_contract", "vmap_composes", "golden"])["transform"] == [
-        "nnx_modes",
-        "vmap_composes",
-    ]
-
-
 def test_each_group_has_its_own_verdict_row(tmp_path):
     cells = {
         "good": forward_and_transform(),

@@ -8,8 +8,8 @@ import pytest
 from conformance.base.failures import PropertyFailure
 from conformance.boundary.calls import CallResult
 from conformance.properties import PROPERTIES
-from conformance.properties.forward import IMPLIED_BY_ORACLE
 from conformance.properties.context import Context, SharedCache
+from conformance.properties.forward import IMPLIED_BY_ORACLE
 from conformance.run.engine import Engine, EngineOptions
 from conformance.run.profiles import get_profile
 from conformance.subjects import VMAP_OVER_BATCH

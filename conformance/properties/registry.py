@@ -66,7 +66,7 @@ def prop(
     is the claim). ``edges``: whether the per-edge searches apply (default: unless ``fixed``),
     or the names of the only edges searched; ``share``: of the profile's examples; ``tiles``:
     the tile edges too."""
-    assert group in GROUPS, group
+    assert group in GROUPS, f"unknown group {group!r}; the groups are conformance.base.catalogue.GROUPS"
 
     def register(fn: Callable[[Context, Case], None]) -> Callable[[Context, Case], None]:
         use_edges = fixed is None if edges is None else edges

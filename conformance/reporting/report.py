@@ -8,10 +8,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from conformance.base.catalogue import by_group
 from conformance.base.causes import causes_of, describe
 from conformance.base.verdict import Status, Verdict
 from conformance.numerics.headroom import share
-from conformance.properties import GROUPS, PROPERTIES
 from conformance.run.engine import RunReport
 
 MARKS = {
@@ -47,7 +47,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
     table.add_column("property", min_width=max((len(p) for p, _ in props), default=8))
     for impl in report.implementations:
         table.add_column(impl.name, justify="center")
-    for i, (group, names) in enumerate(_by_group([p for p, _ in props]).items()):
+    for i, (group, names) in enumerate(by_group([p for p, _ in props]).items()):
         if i:
             table.add_section()
         table.add_row(f"[bold]{group}[/]", *[""] * len(report.implementations))
@@ -130,15 +130,6 @@ def _mark(cell: Any) -> str:
     if cell.headroom.get("warning"):
         return f"{mark} [bold yellow]{text}![/]"
     return f"{mark} [dim]{text}[/]"
-
-
-def _by_group(props: list[str]) -> dict[str, list[str]]:
-    """``props`` in sections, one per group in the order of ``GROUPS`` (forward first), each
-    in its order of appearance; a property the suite does not know goes to the last section."""
-    out: dict[str, list[str]] = {g: [] for g in GROUPS}
-    for p in props:
-        out[PROPERTIES[p].group if p in PROPERTIES else list(GROUPS)[-1]].append(p)
-    return {g: names for g, names in out.items() if names}
 
 
 #: Statuses printed as failures, each with its evidence.

@@ -14,9 +14,10 @@ Public API::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
+from conformance.base.catalogue import by_group
 from conformance.base.causes import causes_of, describe
 
 MARKS = {
@@ -52,19 +53,6 @@ def _fence(text: str, lang: str = "") -> str:
     return f"{ticks}{lang}\n{text}\n{ticks}"
 
 
-def _groups(props: Sequence[str]) -> dict[str, list[str]]:
-    """``props`` in sections by group (forward first), as the terminal table shows them."""
-    try:
-        from conformance.properties import GROUPS, PROPERTIES
-    except ImportError:  # pragma: no cover - the suite is installed with its properties
-        return {"properties": list(props)}
-    out: dict[str, list[str]] = {g: [] for g in GROUPS}
-    last = list(GROUPS)[-1]
-    for p in props:
-        out[PROPERTIES[p].group if p in PROPERTIES else last].append(p)
-    return {g: names for g, names in out.items() if names}
-
-
 def _name(cell: Mapping[str, Any]) -> str:
     return str(cell.get("property") or cell.get("name"))
 
@@ -78,7 +66,7 @@ def _table(report: Mapping[str, Any]) -> list[str]:
                 props.append(_name(c))
     names = [f"`{_cell(i.get('name', ''))}`" for i in impls]
     lines = [f"| property | {' | '.join(names)} |", "|---|" + ":-:|" * len(impls)]
-    for group, members in _groups(props).items():
+    for group, members in by_group(props).items():
         lines.append(f"| **{group}** |" + " |" * len(impls))
         for prop in members:
             row = []

@@ -24,8 +24,6 @@ guess. The module imports neither JAX nor Flax, so any Python runs it.
 from __future__ import annotations
 
 import argparse
-import ast
-import functools
 import json
 import os
 import re
@@ -36,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from conformance.base.catalogue import GROUPS, by_group
 from conformance.base.verdict import REPORT_SCHEMA_PREFIX, Status, Verdict
 from conformance.base.verdict import verdict as verdict_of
 
@@ -67,10 +66,6 @@ ABSENT = "–"
 #: The property that runs each subject under every NNX graph mode, and how its passing message starts.
 NNX_MODES = "nnx_modes"
 NNX_MODES_PREFIX = "NNX modes checked:"
-#: The modules that declare the properties (the forward group, then the transform group).
-PROPERTIES_SOURCES = tuple(
-    Path(__file__).resolve().parent.parent / name for name in ("properties.py", "transform_properties.py")
-)
 
 
 class InputError(ValueError):
@@ -179,54 +174,6 @@ def version_key(version: str) -> tuple:
 
 
 # --------------------------------------------------------------------------- property groups
-
-
-@functools.cache
-def suite_groups(source: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """``(GROUPS, {property: group})`` as the suite's property modules declare them.
-
-    Read from their source (the ``GROUPS`` dict and each ``@prop(..., group=...)`` decorator), not
-    imported: they import JAX, and this module must run without it. ``source``: one file instead.
-    """
-    files = [Path(source)] if source else list(PROPERTIES_SOURCES)
-    body = [node for f in files for node in ast.parse(f.read_text()).body]
-    groups: dict[str, str] = {}
-    members: dict[str, str] = {}
-    for node in body:
-        if isinstance(node, ast.Assign | ast.AnnAssign):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if any(isinstance(t, ast.Name) and t.id == "GROUPS" for t in targets) and node.value:
-                groups = {str(k): str(v) for k, v in ast.literal_eval(node.value).items()}
-        elif isinstance(node, ast.FunctionDef):
-            for deco in node.decorator_list:
-                if isinstance(deco, ast.Call) and isinstance(deco.func, ast.Name) and deco.func.id == "prop":
-                    group = "forward"
-                    for kw in deco.keywords:
-                        if kw.arg == "group":
-                            group = str(ast.literal_eval(kw.value))
-                    members[node.name] = group
-    if not groups:
-        groups = {"forward": ""}
-    return groups, members
-
-
-def group_of(prop: str, cell: dict[str, Any] | None = None) -> str:
-    """A property's group: the report's, if its cell names one, else the suite's; a property the
-    suite does not know goes in the last group (as in the terminal report)."""
-    if cell and cell.get("group"):
-        return str(cell["group"])
-    groups, members = suite_groups()
-    return members.get(prop, list(groups)[-1])
-
-
-def by_group(props: Sequence[str], cells: dict[str, dict[str, Any]] | None = None) -> dict[str, list[str]]:
-    """``props`` in sections, one per group in the suite's order (groups it does not know last),
-    each in the given order; empty groups left out."""
-    order = list(suite_groups()[0])
-    out: dict[str, list[str]] = {}
-    for p in props:
-        out.setdefault(group_of(p, (cells or {}).get(p)), []).append(p)
-    return dict(sorted(out.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))
 
 
 # --------------------------------------------------------------------------- reading
@@ -600,7 +547,7 @@ def render(
     ]
     present = [g for s in subjects for g in by_group(rows(lines, s)[1], _prop_cells(lines, s))]
     if len(set(present)) > 1:
-        described = suite_groups()[0]
+        described = GROUPS
         out += [
             "Properties come in groups; a row *GROUP claims* gives an implementation's verdict over",
             "that group's properties alone, *verdict* over all of them:",
