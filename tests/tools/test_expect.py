@@ -14,7 +14,7 @@ from conformance.base.verdict import REPORT_SCHEMA
 from conformance.cases.expectations import PLACEHOLDER, ExpectationFileError, parse_file, parse_text
 from conformance.tools.expect import new_entry, refresh, version_range, versions_of
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "recorded_failures.json").read_text())
 ENV = {"python": "3.11.7", "jax": "0.10.2", "jaxlib": "0.10.2", "flax": "0.12.8", "numpy": "2.4.6"}
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: The README's main job.
 MAIN_JOB = ["-m", "conformance", "check", "--profile", "ci", "--subject", "all", "--quiet"]
 #: The forward group on every subject: the transform group already runs in every worker with eight

@@ -10,7 +10,7 @@ import pytest
 from conformance.run.profiles import PROFILES, get_profile
 from tests.helpers import check
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_profile_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

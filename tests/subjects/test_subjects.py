@@ -19,7 +19,7 @@ from impl.vmap_anchored import AnchoredLinear
 from impl.vmap_over_ensemble import make_ensemble
 from strategies.kinds import KindedArray
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _x(values: np.ndarray, kind: str = "numpy") -> KindedArray:

@@ -368,7 +368,7 @@ def test_correct_float32_computations_stay_far_below_the_probabilistic_bound() -
     and large values with mixed or one-signed terms, at D_in up to 4096: measured at most 0.67 of the
     probabilistic bound (at D_in <= 3, where it is the rigorous one) and 0.17 above D_in = 128."""
     from conformance.numerics.oracle import accurate_affine
-    from tests.test_tolerance import F32, correct_float32_results, make_x
+    from tests.numerics.test_tolerance import F32, correct_float32_results, make_x
 
     rng = np.random.default_rng(1)
     worst = {}

@@ -24,7 +24,7 @@ from conformance.run.profiles import get_profile
 from conformance.run.runner import run_cell
 from conformance.subjects import VMAP_OVER_BATCH
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 #: (CLI arguments, pytest plugin arguments): the same mistake on both faces.
 MISTAKES = {

@@ -15,7 +15,7 @@ from typing import Any
 import jax
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BROKEN = "seed_plus_one=tests.zoo.broken:seed_plus_one"
 FAST = ("--profile", "dev", "--quiet", "--compile-cache", "off")
 

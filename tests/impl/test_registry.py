@@ -17,7 +17,7 @@ import impl.nnx_vmap
 import tests.fixtures.good as good
 from impl import registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
 #: The tree-mode form of the canonical one is registered where Flax's nnx.vmap takes ``graph``.
 TREE = ["nnx_vmap_tree"] if impl.nnx_vmap.TREE_MODE else []

@@ -31,7 +31,7 @@ from conformance.subjects import VMAP_OVER_BATCH
 from impl import registry
 from impl.nnx_vmap import TREE_MODE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: nnx_vmap_tree: registered where Flax's nnx.vmap takes ``graph`` (tree mode)
 BUILTINS = ["nnx_vmap", *(["nnx_vmap_tree"] if TREE_MODE else []), "manual_lift", "broadcast"]
 #: Validates like the built-ins, but adds one to every output.

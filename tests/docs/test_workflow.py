@@ -21,7 +21,7 @@ import yaml
 
 from conformance.cli import build_parser
 
-WORKFLOW = Path(__file__).resolve().parent.parent / "docs" / "github-workflow.yml"
+WORKFLOW = Path(__file__).resolve().parents[2] / "docs" / "github-workflow.yml"
 #: tokens that end one shell command
 SEPARATORS = {";", "&&", "||", "|", "&", ">", ">>", "<", "(", ")"}
 _EXPR = re.compile(r"\$\{\{\s*env\.(\w+)\s*\}\}")

@@ -24,7 +24,7 @@ from conformance.run.engine import targets
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.adversarial.forges import MARKER_ENV
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ADVERSARIAL = {
     "exits_at_import": "exits_at_import=tests/adversarial/exits_at_import.py:vmap_over_batch",
     "sleeps_at_import": "sleeps_at_import=tests/adversarial/sleeps_at_import.py:vmap_over_batch",

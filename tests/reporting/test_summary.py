@@ -16,7 +16,7 @@ from conformance.pytest_plugin import spell
 from conformance.reporting import summary
 from conformance.run.engine import EngineOptions, UsageError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "recorded_failures.json").read_text())
 
 

@@ -33,7 +33,7 @@ from hypothesis.database import (
 
 from conformance.run.database import KEY_PREFIX, PING_TIMEOUT, describe, open_database, open_database_cached
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 THRESHOLD = 1000  # the search below fails on every n >= THRESHOLD; its minimal failure is THRESHOLD
 
 

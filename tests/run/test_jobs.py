@@ -10,7 +10,7 @@ import hypothesis
 
 from conformance.run.engine import Engine
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_lowest_hypothesis_accepted_draws_safely_in_threads() -> None:
