@@ -1,7 +1,7 @@
-"""``python -m conformance``: check, replay, list, subjects, bench, pin, expect, plot, mutate.
+"""The command line: check, replay, list, subjects, bench, pin, expect, plot, mutate.
 
-Exit codes: 0 every property held; 1 some property failed; 2 usage error or an
-implementation that could not be loaded; 3 an internal error of the suite.
+Started as ``python -m conformance`` or as ``nnx-conformance``; the help names the program
+the way it was started.
 """
 
 from __future__ import annotations
@@ -21,10 +21,25 @@ from conformance.run.options import CHECK, RUN, add_options, build_kwargs
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+#: What the top-level help says, as plain text.
+DESCRIPTION = """\
+Check batched Flax NNX implementations against the per-sample reference: every property,
+with a minimal counterexample and a replay command for each failure.
+
+exit codes: 0 every property held; 1 some property failed; 2 usage error or an
+implementation that could not be loaded; 3 an internal error of the suite."""
+
+
+def program_name() -> str:
+    """How the program was started: ``nnx-conformance`` (the console script) or ``python -m conformance``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name and not name.endswith(".py") and name != "-c" else "python -m conformance"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m conformance",
-        description=__doc__,
+        prog=prog or program_name(),
+        description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)

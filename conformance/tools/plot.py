@@ -147,7 +147,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "plot",
         help="draw the error headroom of JSON reports (ratios to the bound, log scale) as a PNG",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
+        description=__doc__.split("\n\n")[1].replace("``", "") if __doc__ else None,
     )
     p.add_argument("reports", nargs="+", metavar="REPORT.json", help="reports written by check --json")
     p.add_argument("--out", default=DEFAULT_OUT, metavar="PNG", help=f"the picture (default {DEFAULT_OUT})")
