@@ -83,10 +83,11 @@ def suite_ci(names: list[str], cache_dir: str) -> tuple[int, float, bool]:
     import jax
 
     from conformance.run import engine
+    from conformance.run.settings import default_jobs
 
     jax.clear_caches()
     start = time.perf_counter()
-    report = engine.check(names, compile_cache=cache_dir, jobs=engine.default_jobs())
+    report = engine.check(names, compile_cache=cache_dir, jobs=default_jobs())
     elapsed = time.perf_counter() - start
     examples = sum(c.examples for i in report.implementations for c in i.properties)
     return examples, elapsed, report.passed

@@ -83,8 +83,10 @@ def _usage_error(message: str) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from conformance.reporting.json_report import json_path, write_json
     from conformance.reporting.report import print_report
-    from conformance.run.engine import Engine, EngineOptions, UsageError, json_path
+    from conformance.run.engine import Engine
+    from conformance.run.settings import EngineOptions, UsageError
     from conformance.subjects import StrategyConfig
     from strategies import TILE_EDGE
 
@@ -142,7 +144,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             report = engine.check_subject(subject, on_cell)
             failed = [r for r in report.implementations if r.load_error]
             if args.json:
-                report.write_json(json_path(args.json, subject.name, options.several))
+                write_json(report.to_json(), json_path(args.json, subject.name, options.several))
             _write_summary(report, summary_md)
             if len(failed) == len(report.implementations):  # nothing checked: the load errors alone
                 for r in failed:
@@ -173,8 +175,9 @@ def _write_summary(report: Any, path: str | None) -> None:
 def cmd_replay(args: argparse.Namespace) -> int:
     from conformance.cases import codec
     from conformance.properties import PROPERTIES
-    from conformance.run.engine import Engine, EngineOptions, UsageError
+    from conformance.run.engine import Engine
     from conformance.run.runner import summarize
+    from conformance.run.settings import EngineOptions, UsageError
     from impl.registry import ImplementationLoadError
 
     try:
@@ -239,7 +242,7 @@ def cmd_subjects(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from conformance.properties import PROPERTIES
-    from conformance.run.engine import targets
+    from conformance.run.settings import targets
     from conformance.subjects import SUBJECTS
 
     for subject in SUBJECTS.values():

@@ -40,8 +40,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _build(config: pytest.Config) -> Any:
-    from conformance.run.engine import Engine, EngineOptions, UsageError
+    from conformance.run.engine import Engine
     from conformance.run.options import CHECK, RUN, build_kwargs
+    from conformance.run.settings import EngineOptions, UsageError
 
     try:
         options = EngineOptions.build(**build_kwargs(config.getoption, CHECK + RUN, DEST), spell=spell)
@@ -62,7 +63,9 @@ def _engine(config: pytest.Config) -> Any:
 
 def _asked_for(config: pytest.Config) -> bool:
     """Whether this pytest run was given any of the suite's options."""
-    defaults = {DEST + "subject": "vmap_over_batch", DEST + "isolation": "process"}
+    from impl.registry import DEFAULT_SUBJECT
+
+    defaults = {DEST + "subject": DEFAULT_SUBJECT, DEST + "isolation": "process"}
     for name, value in vars(config.option).items():
         if name.startswith(DEST):
             unset = value is None or value is False or value == [] or value == defaults.get(name)
@@ -144,7 +147,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     from conformance.base.environment import environment
     from conformance.reporting import summary
-    from conformance.run.engine import ImplResult, RunReport, json_path
+    from conformance.reporting.json_report import json_path, write_json
+    from conformance.run.results import ImplResult, RunReport
 
     engine = config.stash[_ENGINE]
     append = not config.getoption(DEST + "summary_md")
@@ -172,7 +176,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             engine.options.tolerance,
         )
         if json_out:
-            report.write_json(json_path(json_out, subject.name, engine.options.several))
+            write_json(report.to_json(), json_path(json_out, subject.name, engine.options.several))
         if path:
             summary.write(report.to_json(), path, append=append)
             append = True

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from conformance.run import engine
-from conformance.run.engine import ImplResult
+from conformance.run.results import ImplResult
 
 
 def check(

@@ -1,9 +1,9 @@
 """Failures grouped by cause: one implementation's failing cells, in groups that share a cause.
 
 Pure functions on a report's cell data (the JSON report's dicts, or the engine's
-``CellResult`` objects): no JAX, no Hypothesis, nothing of the suite but the statuses.
-The terminal report, the JSON report (``causes``), the Markdown summary and the
-``expect`` tool all read their causes from here.
+``CellResult`` objects): no JAX, no Hypothesis, nothing of the suite but the statuses
+(:mod:`conformance.base.verdict`). The terminal report, the JSON report (``causes``), the
+Markdown summary and the ``expect`` tool all read their causes from here.
 
 Two failing cells of one implementation share a cause when one of these keys, tried
 in this order, says so:
@@ -48,11 +48,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-#: Statuses grouped into causes: unexpected failures, then expected ones.
-UNEXPECTED = ("fail", "error", "incomplete", "xpass")
-EXPECTED = ("xfail",)
+from conformance.base.verdict import UNEXPECTED, Status
+
+#: Statuses grouped into causes: unexpected failures (verdict.UNEXPECTED), then expected ones.
+EXPECTED = frozenset({Status.XFAIL})
 #: Statuses of a property that ran and did not hold (rule 1).
-FAILED = ("fail", "xfail", "error")
+FAILED = frozenset({Status.FAIL, Status.XFAIL, Status.ERROR})
 
 _FIELDS = ("property", "status", "message", "counterexample", "expected_failure", "first_failure_example")
 

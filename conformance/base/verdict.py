@@ -1,9 +1,10 @@
 """Statuses, the verdict rule, the report schema and the replay command, as plain data.
 
-This module imports nothing of the suite, JAX or Hypothesis: the engine, the report,
-the corpus and the tooling (compatibility table, bench) all read their statuses,
-their verdicts and their replay commands from here, so there is one writer and one
-parser of each.
+This module imports nothing of the suite, JAX or Hypothesis (only the default subject's
+name, from the standard-library-only :mod:`impl.registry`): the engine, the report, the
+cause grouping, the corpus and the tooling all read their statuses, which of them fail,
+their verdicts and their replay commands from here, so there is one writer and one parser
+of each.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from impl.registry import DEFAULT_SUBJECT
 
 REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
 #: report/3: statuses ``incomplete``; examples per edge; load errors keep their place.
@@ -37,6 +40,13 @@ class Status(StrEnum):
 
 #: Statuses that do not fail a run.
 PASSING = frozenset({Status.PASS, Status.SKIP, Status.XFAIL})
+#: Statuses that fail a run: every status not in :data:`PASSING`. The reports list these cells
+#: as failures, and the cause grouping groups them apart from the expected ones (``xfail``).
+UNEXPECTED = frozenset(Status) - PASSING
+#: Statuses that show an implementation does not conform: :data:`UNEXPECTED` but ``incomplete``
+#: (a cell that ran no example shows nothing). The verdict rule reads them, and the engine's
+#: ``stop_at_first_failure`` stops at the first of them.
+FAILING = frozenset({Status.FAIL, Status.ERROR, Status.XPASS})
 
 
 class Verdict(StrEnum):
@@ -54,7 +64,7 @@ def verdict(statuses: Iterable[str], load_error: str | None = None) -> Verdict:
     if load_error:
         return Verdict.LOAD_ERROR
     found = {Status(s) for s in statuses}
-    if found & {Status.FAIL, Status.ERROR, Status.XPASS}:
+    if found & FAILING:
         return Verdict.DOES_NOT_CONFORM
     if Status.INCOMPLETE in found:
         return Verdict.INCOMPLETE
@@ -144,7 +154,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 _PARSER = _Parser(prog="replay", add_help=False)
-_PARSER.add_argument("--subject", default="vmap_over_batch")
+_PARSER.add_argument("--subject", default=DEFAULT_SUBJECT)
 _PARSER.add_argument("--impl")
 _PARSER.add_argument("--property")
 _PARSER.add_argument("--case")

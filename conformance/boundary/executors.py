@@ -457,7 +457,7 @@ class WorkerExecutor:
         """End the worker and everything in its process group, at once.
 
         The worker keeps nothing worth a clean exit (its log is deleted below), and an orderly
-        interpreter shutdown with JAX loaded took about 0.9 s, on the path to the next
+        interpreter shutdown with JAX loaded takes most of a second, on the path to the next
         implementation of the run.
         """
         if self.pool is not None and self._reusable():

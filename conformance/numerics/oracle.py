@@ -31,11 +31,11 @@ def _frozen(*arrays: object) -> tuple[np.ndarray, ...]:
 def _draw(seed: int, d_in: int, features: int, n_models: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The layer's (or the ensemble's) parameters, built eagerly as the implementations build them.
 
-    Eagerly, not under ``jax.jit``: the same bits either way (``tests/test_oracle.py``), but
-    eagerly the programs are those every eager implementation compiles for the same shape (the
-    truncated normal, its scaling, the zero bias), so JAX's persistent compilation cache shares
-    them between this process and the workers. A jitted constructor was one more program per
-    shape that only the oracle used (6.4 s of compilation in a cold ``ci`` run, 2026-12-02).
+    Eagerly, not under ``jax.jit``: the same bits either way (``tests/numerics/test_oracle.py``),
+    but eagerly the programs are those every eager implementation compiles for the same shape
+    (the truncated normal, its scaling, the zero bias), so JAX's persistent compilation cache
+    shares them between this process and the workers. A jitted constructor would be one more
+    program per shape, compiled for the oracle alone in every cold run.
     """
     import jax
     from flax import nnx

@@ -10,9 +10,9 @@ from rich.table import Table
 
 from conformance.base.catalogue import by_group
 from conformance.base.causes import causes_of, describe
-from conformance.base.verdict import Status, Verdict
+from conformance.base.verdict import UNEXPECTED, Status, Verdict
 from conformance.numerics.headroom import share
-from conformance.run.engine import RunReport
+from conformance.run.results import RunReport
 
 MARKS = {
     Status.PASS: "[green]pass[/]",
@@ -71,7 +71,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
                 f"\n[bold red]{escape(impl.name)}[/] ({escape(impl.spec)}): could not be loaded: "
                 f"{escape(impl.load_error)}"
             )
-        failing = [c for c in impl.properties if c.status in FAILING]
+        failing = [c for c in impl.properties if c.status in UNEXPECTED]  # each with its evidence
         print_causes(console, impl, expected=False)
         for cell in failing:
             print_failure(console, impl.name, cell)
@@ -130,10 +130,6 @@ def _mark(cell: Any) -> str:
     if cell.headroom.get("warning"):
         return f"{mark} [bold yellow]{text}![/]"
     return f"{mark} [dim]{text}[/]"
-
-
-#: Statuses printed as failures, each with its evidence.
-FAILING = (Status.FAIL, Status.ERROR, Status.XPASS, Status.INCOMPLETE)
 
 
 def print_causes(console: Console, impl: Any, expected: bool) -> None:

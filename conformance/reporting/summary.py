@@ -1,6 +1,6 @@
 """The Markdown summary of a run (``check --summary-md PATH``, or ``$GITHUB_STEP_SUMMARY``).
 
-Fed from a report's JSON data (:meth:`conformance.run.engine.RunReport.to_json`, or a file
+Fed from a report's JSON data (:meth:`conformance.run.results.RunReport.to_json`, or a file
 written by ``check --json``): the verdict table (implementations x properties, forward
 then transform, as the terminal shows it), the causes of each implementation's failures
 (:mod:`conformance.base.causes`), then each failure with its minimal counterexample and its
@@ -19,6 +19,7 @@ from typing import Any
 
 from conformance.base.catalogue import by_group
 from conformance.base.causes import causes_of, describe
+from conformance.base.verdict import UNEXPECTED
 
 MARKS = {
     "pass": "✅ pass",
@@ -36,8 +37,6 @@ VERDICTS = {
     "incomplete": "❔ **incomplete**",
     "load error": "❌ **load error**",
 }
-#: Statuses shown as failures, each with its evidence.
-FAILING = ("fail", "error", "xpass", "incomplete")
 #: Bytes one section may take: GitHub refuses a step summary above 1 MiB, so a larger section
 #: keeps its table and causes and leaves the failures' evidence to the JSON report.
 LIMIT = 512 * 1024
@@ -133,7 +132,7 @@ def render(report: Mapping[str, Any]) -> str:
             tag = " *(expected)*" if cause.expected else ""
             cause_lines.append(f"- `{name}`: {describe(number, cause)}{tag}")
         for c in impl.get("properties") or []:
-            if c.get("status") in FAILING:
+            if c.get("status") in UNEXPECTED:  # shown as failures, each with its evidence
                 failures += _failure(name, c)
             elif c.get("status") == "xfail":
                 expected += _failure(name, c)

@@ -1,11 +1,12 @@
 """The options of a run, declared once for both faces.
 
-Each :class:`Option` is one keyword of :meth:`conformance.run.engine.EngineOptions.build`,
+Each :class:`Option` is one keyword of :meth:`conformance.run.settings.EngineOptions.build`,
 with the argparse settings and the help text that ``python -m conformance check``
 (``--NAME``) and the pytest plugin (``--conformance-NAME``; ``--impl`` and ``--subject``
 keep their names) both give it. So the plugin offers everything ``check`` does, and a
 mistake gets the same words on both (the engine validates; argparse only converts).
-No dependency: the engine, the CLI and the plugin all read it.
+Nothing heavy (the standard library, and the default subject's name from
+:mod:`impl.registry`): the engine, the CLI and the plugin all read it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from impl.registry import DEFAULT_SUBJECT
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,7 @@ RUN: tuple[Option, ...] = (
         "--subject",
         "subject",
         "the function under test (see 'subjects'); check also takes A,B or 'all'",
-        {"default": "vmap_over_batch"},
+        {"default": DEFAULT_SUBJECT},
     ),
     Option("--x64", "x64", "enable jax_enable_x64 (adds float64 inputs)", {"action": "store_true"}),
     Option(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.run.engine import targets
+from conformance.run.settings import targets
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.adversarial.forges import MARKER_ENV
 

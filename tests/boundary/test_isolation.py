@@ -6,9 +6,10 @@ import pytest
 
 from conformance.cases import codec
 from conformance.run import engine
+from conformance.run.results import RunReport
 
 
-def _run(specs: list[str], prop: str, timeout: float = 5.0) -> engine.RunReport:
+def _run(specs: list[str], prop: str, timeout: float = 5.0) -> RunReport:
     return engine.check(specs, timeout=timeout, properties=(prop,), corpus=None)
 
 

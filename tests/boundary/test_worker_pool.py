@@ -11,6 +11,7 @@ import pytest
 from conformance.boundary import executors
 from conformance.boundary.executors import STOPPING, Target, WorkerExecutor, WorkerPool, kill_all_workers
 from conformance.run import engine
+from conformance.run.settings import EngineOptions
 from impl.registry import ImplementationLoadError, get
 
 pytestmark = pytest.mark.slow  # each test starts one or two JAX workers
@@ -90,7 +91,7 @@ def test_a_worker_that_loaded_code_from_outside_the_package_is_never_reused(pool
     assert not _alive(pid, settle=5.0)
 
     # and the engine gives the pool only to the built-ins, by its own registry
-    options = engine.EngineOptions.build(impls=["nnx_vmap", "tests.zoo.correct:einsum"])
+    options = EngineOptions.build(impls=["nnx_vmap", "tests.zoo.correct:einsum"])
     eng = engine.Engine(options)
     try:
         subject = eng.options.subjects[0]

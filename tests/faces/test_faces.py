@@ -18,10 +18,11 @@ from conformance.base.verdict import Status, Verdict, verdict
 from conformance.properties import Property
 from conformance.properties.context import Context, SharedCache
 from conformance.pytest_plugin import DEST, spell
-from conformance.run.engine import Engine, EngineOptions, UsageError
+from conformance.run.engine import Engine
 from conformance.run.options import CHECK, RUN, add_options, build_kwargs
 from conformance.run.profiles import get_profile
 from conformance.run.runner import run_cell
+from conformance.run.settings import EngineOptions, UsageError
 from conformance.subjects import VMAP_OVER_BATCH
 
 ROOT = Path(__file__).resolve().parents[2]

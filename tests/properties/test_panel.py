@@ -10,8 +10,9 @@ from conformance.boundary.calls import CallResult
 from conformance.properties import PROPERTIES
 from conformance.properties.context import Context, SharedCache
 from conformance.properties.forward import IMPLIED_BY_ORACLE
-from conformance.run.engine import Engine, EngineOptions
+from conformance.run.engine import Engine
 from conformance.run.profiles import get_profile
+from conformance.run.settings import EngineOptions
 from conformance.subjects import VMAP_OVER_BATCH
 from impl.registry import load
 from strategies import KindedArray

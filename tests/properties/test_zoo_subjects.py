@@ -16,8 +16,8 @@ import pytest
 
 from conformance.cases import codec
 from conformance.run import engine
-from conformance.run.engine import ImplResult
 from conformance.run.profiles import get_profile
+from conformance.run.results import ImplResult
 from conformance.run.runner import CellResult, apply_expectation
 from conformance.subjects import FORWARD_TRANSFORM_PROPERTIES, GRADIENT_PROPERTIES, get_subject
 from impl import registry

@@ -18,9 +18,10 @@ from conformance.boundary import transforms
 from conformance.properties import GROUPS, PROPERTIES
 from conformance.properties.context import Context, SharedCache
 from conformance.run import engine
-from conformance.run.engine import Engine, EngineOptions, UsageError
+from conformance.run.engine import Engine
 from conformance.run.profiles import get_profile
 from conformance.run.runner import CellResult, run_cell
+from conformance.run.settings import EngineOptions, UsageError
 from conformance.subjects import FORWARD_TRANSFORM_PROPERTIES, SUBJECTS, VMAP_OVER_BATCH
 from tests.helpers import check
 from tests.zoo import transforms as zoo

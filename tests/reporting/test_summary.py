@@ -14,7 +14,7 @@ import pytest
 from conformance import cli
 from conformance.pytest_plugin import spell
 from conformance.reporting import summary
-from conformance.run.engine import EngineOptions, UsageError
+from conformance.run.settings import EngineOptions, UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDED = json.loads((ROOT / "tests" / "fixtures" / "recorded_failures.json").read_text())

@@ -15,9 +15,10 @@ import pytest
 from conformance.base.failures import PropertyFailure
 from conformance.cases import codec
 from conformance.properties import PROPERTIES
-from conformance.run.engine import Engine, EngineOptions, targets
+from conformance.run.engine import Engine
 from conformance.run.profiles import get_profile
 from conformance.run.runner import ShrinkTracker
+from conformance.run.settings import EngineOptions, targets
 from conformance.subjects import get_subject
 
 CELLS = [
