@@ -1,4 +1,4 @@
-"""The mutation scores of the built-ins (issue 12): ``mutate --profile ci`` on each, one after another.
+"""The mutation scores of the built-ins: ``mutate --profile ci`` on each, one after another.
 
 Runs ``python -m conformance mutate --impl NAME --subject S --profile ci --json ...`` from a
 cold process for each built-in asked for (default: every conforming built-in of every

@@ -31,11 +31,11 @@ from conformance.cases.golden import (
     SCHEMA,
     GoldenError,
     Group,
-    _as_float64,
-    _spec,
-    _versions,
+    as_float64,
     fingerprint,
     golden_path,
+    golden_subject,
+    golden_versions,
     process_group,
 )
 from conformance.numerics.tolerance import matmul_input_rounding
@@ -50,7 +50,7 @@ def compute_group(subject: str) -> dict[str, Any]:
     Runs the reference built-in on each case and asks the subject for the oracle.
     Meant for a fresh process whose environment fixed the group (see :func:`generate`).
     """
-    spec = _spec(subject)
+    spec = golden_subject(subject)
     subj = get_subject(subject)
     reference = get_impl(spec.reference, subject)
     if jax.default_backend() != "cpu" or matmul_input_rounding("float32") is not None:
@@ -66,7 +66,7 @@ def compute_group(subject: str) -> dict[str, Any]:
             "sha256": fingerprint(out),
             "dtype": out.dtype.name,
             "shape": list(out.shape),
-            "leading": [float(v) for v in _as_float64(out.reshape(-1)[:LEADING])],
+            "leading": [float(v) for v in as_float64(out.reshape(-1)[:LEADING])],
             "value": [float(v) for v in expected.value],
             "bound": [float(v) for v in expected.bound],
         }
@@ -101,11 +101,11 @@ def _run_child(subject: str, group: Group) -> dict[str, Any]:
 
 def generate(subject: str) -> dict[str, Any]:
     """The full golden file content of ``subject``: every group computed in its own subprocess."""
-    spec = _spec(subject)
+    spec = golden_subject(subject)
     groups = {}
     for g in GROUPS:
         result = _run_child(subject, g)
-        # "prng_impl" only where it is not the default: the threefry groups' entries predate it.
+        # "prng_impl" only where it is not the default (a threefry group's entry does not name it).
         named = {} if g.prng_impl == DEFAULT_PRNG_IMPL else {"prng_impl": g.prng_impl}
         groups[g.name] = {
             **named,
@@ -119,7 +119,7 @@ def generate(subject: str) -> dict[str, Any]:
         "schema": SCHEMA,
         "subject": subject,
         "reference": spec.reference,
-        "generated_with": {**_versions(), "backend": "cpu", "matmul": "float32 inputs exact"},
+        "generated_with": {**golden_versions(), "backend": "cpu", "matmul": "float32 inputs exact"},
         "note": (
             "Pass criterion: every element within 'bound' of the float64 oracle 'value' (bounds are for "
             "CPU; compare() widens them by a few ulps of parameter drift between jax lines, and off CPU). "
@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     subjects = args.subject or list(GOLDEN_SUBJECTS)
     try:
         for s in subjects:
-            _spec(s)
+            golden_subject(s)
         if args.emit_group:
             json.dump(compute_group(subjects[0]), sys.stdout)
             return 0

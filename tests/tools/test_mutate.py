@@ -417,7 +417,7 @@ PACKAGE_FILES = {
 
 @pytest.mark.parametrize("how", ["module", "path"])
 def test_a_copy_outside_its_package_keeps_its_relative_imports(how: str, tmp_path, monkeypatch) -> None:
-    from conformance.tools.mutants import with_package
+    from conformance.tools.mutate.source import with_package
     from impl.registry import load
 
     for name, text in PACKAGE_FILES.items():
@@ -449,7 +449,7 @@ def test_a_copy_outside_its_package_keeps_its_relative_imports(how: str, tmp_pat
     ],
 )
 def test_the_package_is_set_before_any_code_and_the_file_still_parses(text: str) -> None:
-    from conformance.tools.mutants import with_package
+    from conformance.tools.mutate.source import with_package
 
     out = with_package(text, "pkg.sub")
     namespace: dict = {}
@@ -472,7 +472,7 @@ def test_the_package_is_set_before_any_code_and_the_file_still_parses(text: str)
 def test_the_package_root_is_the_folder_above_the_top_package(
     file: str, module: str, package: str, tmp_path
 ) -> None:
-    from conformance.tools.mutants import _package_of
+    from conformance.tools.mutate.source import _package_of
 
     for folder in ("top", "top/sub"):
         (tmp_path / folder).mkdir(exist_ok=True)
