@@ -27,7 +27,7 @@ from conformance.base.failures import PropertyFailure, PropertySkip
 from conformance.boundary.calls import CallResult
 from conformance.cases import golden
 from conformance.properties.context import Context
-from conformance.subjects import get_subject
+from conformance.subjects import SUBJECTS, get_subject
 from conformance.tools import goldens
 from impl.registry import get as get_impl
 
@@ -89,7 +89,7 @@ def flipped(group: str, switch: str) -> golden.Group:
         p = not p
     else:
         x = not x
-    return golden.GROUPS_BY_NAME[golden._group_name(p, x, g.prng_impl)]
+    return golden.GROUPS_BY_NAME[golden.group_name(p, x, g.prng_impl)]
 
 
 def same_jax_as_goldens(subject: str) -> bool:
@@ -108,6 +108,13 @@ def test_every_subject_in_the_table_has_a_checked_in_golden_that_fits_it() -> No
         for group in goldens.groups.values():
             assert set(group) == set(ids)
         assert spec.subject == subject
+
+
+def test_a_subject_has_the_golden_property_exactly_when_it_has_golden_cases() -> None:
+    for name, subject in SUBJECTS.items():
+        assert ("golden" in subject.properties) == (name in golden.GOLDEN_SUBJECTS), name
+        assert ("golden" in subject.properties) == golden.has_goldens(name), name
+    assert golden.GOLDEN_DIR == ROOT / "conformance" / "data" / "goldens"
 
 
 def test_the_cases_cover_the_seeds_shapes_and_dtypes() -> None:
@@ -367,7 +374,7 @@ def test_every_prng_implementation_has_its_groups() -> None:
     partitionable = golden.default_partitionable()
     for impl in ("threefry2x32", "rbg", "unsafe_rbg"):
         for x64 in (False, True):
-            g = names[golden._group_name(partitionable, x64, impl)]
+            g = names[golden.group_name(partitionable, x64, impl)]
             assert g.prng_impl == impl and g.x64 == x64
             assert (g.env.get("JAX_DEFAULT_PRNG_IMPL") or "threefry2x32") == impl
     # rbg splits keys with threefry's split, so an ensemble moves with the flag; unsafe_rbg
@@ -377,7 +384,7 @@ def test_every_prng_implementation_has_its_groups() -> None:
     assert "JAX_THREEFRY_PARTITIONABLE" not in names["unsafe_rbg/x32"].env
     ensemble = golden.load_goldens("vmap_over_ensemble").groups
     batch = golden.load_goldens("vmap_over_batch").groups
-    for case in golden.case_ids("vmap_over_ensemble"):  # measured: every member moves
+    for case in golden.case_ids("vmap_over_ensemble"):  # every member moves
         assert ensemble["rbg_partitionable/x32"][case]["sha256"] != ensemble["rbg_legacy/x32"][case]["sha256"]
     assert batch["rbg_partitionable/x32"] == batch["rbg_legacy/x32"]  # one layer: fold_in only
     seed0 = "float32_1x1to1_seed0"
@@ -392,7 +399,7 @@ def test_under_rbg_the_builtin_matches_the_golden_of_its_prng_group(
     tmp_path_factory: pytest.TempPathFactory, impl: str
 ) -> None:
     run = prng_run(tmp_path_factory, impl)
-    expected_group = golden._group_name(golden.default_partitionable(), False, impl)
+    expected_group = golden.group_name(golden.default_partitionable(), False, impl)
     assert run.current == run.process == expected_group
     assert run.matched and all(run.matched.values()), [k for k, v in run.matched.items() if not v]
     for key, out in run.outputs.items():
@@ -402,7 +409,7 @@ def test_under_rbg_the_builtin_matches_the_golden_of_its_prng_group(
         if same_jax_as_goldens(subject):  # recorded on this jax: the same bits (rbg on CPU is deterministic)
             assert verdict.bitwise, key
         # ...and they are not the numbers of the threefry goldens
-        threefry = golden._group_name(golden.default_partitionable(), False)
+        threefry = golden.group_name(golden.default_partitionable(), False)
         assert threefry not in verdict.groups_within, key
 
 
@@ -410,7 +417,7 @@ def test_numbers_of_rbg_against_threefry_goldens_name_the_prng_implementation(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     run = prng_run(tmp_path_factory, "rbg")
-    threefry = golden._group_name(golden.default_partitionable(), False)
+    threefry = golden.group_name(golden.default_partitionable(), False)
     for key, out in run.outputs.items():
         subject, case_id = key.split("::")
         verdict = golden.compare(subject, case_id, out, group=threefry)
@@ -428,7 +435,7 @@ def test_numbers_of_unsafe_rbg_against_rbg_goldens_name_only_the_prng_implementa
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     run = prng_run(tmp_path_factory, "unsafe_rbg")
-    rbg = golden._group_name(not golden.default_partitionable(), False, "rbg")  # the flag differs too
+    rbg = golden.group_name(not golden.default_partitionable(), False, "rbg")  # the flag differs too
     verdicts = [
         golden.compare(subject, case_id, out, group=rbg)
         for subject, case_id, out in ((*k.split("::"), o) for k, o in run.outputs.items())
@@ -444,7 +451,7 @@ def test_numbers_of_unsafe_rbg_against_rbg_goldens_name_only_the_prng_implementa
 
 @threefry_here
 def test_this_process_threefry_numbers_against_rbg_goldens_name_the_prng_implementation() -> None:
-    rbg = golden._group_name(golden.default_partitionable(), False, "rbg")
+    rbg = golden.group_name(golden.default_partitionable(), False, "rbg")
     verdict = golden.compare(
         SUBJECT, "float32_3x16to5_seed1", run_reference(SUBJECT, "float32_3x16to5_seed1"), group=rbg
     )
@@ -465,7 +472,7 @@ def far_off(case_id: str) -> np.ndarray:
 
 def test_off_cpu_a_mismatch_under_rbg_is_explained_not_blamed() -> None:
     case_id = "float32_3x16to5_seed1"
-    rbg = golden._group_name(golden.default_partitionable(), False, "rbg")
+    rbg = golden.group_name(golden.default_partitionable(), False, "rbg")
     for backend in ("tpu", "gpu"):
         verdict = golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend=backend)
         assert not verdict.matched and not verdict.comparable and verdict.matched_group is None
@@ -488,18 +495,18 @@ def test_on_another_jaxlib_a_mismatch_under_rbg_is_explained_not_blamed(
 ) -> None:
     case_id = "float32_2x3to4_seed2147483647"
     recorded = golden.load_goldens(SUBJECT).raw["generated_with"]
-    monkeypatch.setattr(golden, "_versions", lambda: {**recorded, "jaxlib": "99.0.0"})
-    rbg = golden._group_name(golden.default_partitionable(), False, "unsafe_rbg")
+    monkeypatch.setattr(golden.files, "golden_versions", lambda: {**recorded, "jaxlib": "99.0.0"})
+    rbg = golden.group_name(golden.default_partitionable(), False, "unsafe_rbg")
     verdict = golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend="cpu")
     assert not verdict.comparable
     assert f"jaxlib 99.0.0 (recorded with {recorded['jaxlib']})" in verdict.explanation
     assert "or on CPU" not in verdict.explanation  # it is on CPU already
-    monkeypatch.setattr(golden, "_versions", lambda: dict(recorded))
+    monkeypatch.setattr(golden.files, "golden_versions", lambda: dict(recorded))
     assert golden.compare(SUBJECT, case_id, far_off(case_id), group=rbg, backend="cpu").comparable
 
 
 def test_a_prng_implementation_without_goldens_is_not_blamed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(golden, "prng_impl", lambda: "my_philox")
+    monkeypatch.setattr(golden.groups, "prng_impl", lambda: "my_philox")
     verdict = golden.compare(SUBJECT, "float32_1x1to1_seed0", run_reference(SUBJECT, "float32_1x1to1_seed0"))
     assert not verdict.matched and not verdict.comparable
     assert "no goldens are recorded for the PRNG implementation my_philox" in verdict.explanation

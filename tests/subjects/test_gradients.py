@@ -2,7 +2,7 @@
 
 The oracles are checked against the plain float64 formulas (README, "Gradients"); that their
 bounds accept correct float32 gradients and reject wrong ones is the zoo's job
-(``tests/test_zoo_gradients.py``).
+(``tests/properties/test_zoo_gradients.py``).
 """
 
 from __future__ import annotations
