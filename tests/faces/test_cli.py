@@ -1,4 +1,6 @@
-"""``python -m conformance`` end to end (in subprocesses), and the pytest plugin.
+"""The command line (conformance/cli.py): ``python -m conformance`` end to end in subprocesses, and
+``cli.main()`` in this process for the cheap cases (usage errors, entry points, the report folder).
+The pytest plugin is tested in ``test_pytest_plugin.py``.
 
 Runs are kept tiny (``--max-examples 2`` and a few ``--property`` selections);
 the expensive ones are module-scoped fixtures shared by several tests.
@@ -8,15 +10,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import os
 import platform
 import re
 import shlex
-import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,45 +25,16 @@ import pytest
 import impl
 from conformance import cli
 from conformance.properties import PROPERTIES
-from conformance.subjects import VMAP_OVER_BATCH
 from impl import registry
 from impl.nnx_vmap import TREE_MODE
+from tests.faces.helpers import BROKEN, Run, run
 
 ROOT = Path(__file__).resolve().parents[2]
 #: nnx_vmap_tree: registered where Flax's nnx.vmap takes ``graph`` (tree mode)
 BUILTINS = ["nnx_vmap", *(["nnx_vmap_tree"] if TREE_MODE else []), "manual_lift", "broadcast"]
-#: Validates like the built-ins, but adds one to every output.
-BROKEN = "tests/fixtures/off_by_one.py:vmap_over_batch"
 #: Correct on valid input, no argument checks at all.
 UNVALIDATED = "unval=tests/zoo/broken.py:seed_text_unvalidated"
 STATUSES = {"pass", "fail", "skip", "error"}
-TIMEOUT = 600
-
-
-@dataclass
-class Run:
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    def __str__(self) -> str:
-        return f"$ {shlex.join(self.args)}\n-> {self.returncode}\n{self.stdout}\n{self.stderr[-3000:]}"
-
-
-@pytest.fixture(scope="module")
-def cli_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The environment of every subprocess: no profile or database from outside, cases in a temp dir."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONFORMANCE_")}
-    env["CONFORMANCE_CASE_DIR"] = str(tmp_path_factory.mktemp("cases"))
-    env["COLUMNS"] = "200"  # rich: no truncated table cells, whatever the terminal
-    env.pop("PYTEST_ADDOPTS", None)
-    return env
-
-
-def run(argv: list[str], env: dict[str, str]) -> Run:
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
-    return Run(argv, proc.returncode, proc.stdout, proc.stderr)
 
 
 def conformance(env: dict[str, str], *args: str) -> Run:
@@ -484,75 +453,3 @@ def test_list_names_a_broken_entry_point_without_importing_it(
     assert re.search(
         r"implementation broken_ep\s+external\s+broken_ep=no_such_module_xyz:f", capsys.readouterr().out
     )
-
-
-# --------------------------------------------------------------------------- the pytest plugin
-
-
-def pytest_suite(env: dict[str, str], junit: Path, *args: str) -> Run:
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "--pyargs",
-        "conformance.suite",
-        "--conformance-max-examples",
-        "2",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        f"--junitxml={junit}",
-        *args,
-    ]
-    return run(argv, env)
-
-
-@pytest.fixture(scope="module")
-def plugin_runs(cli_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    out = tmp_path_factory.mktemp("junit")
-    # "x-agrees_with_oracle", not "agrees_with_oracle", which jit_agrees_with_oracle contains too
-    selection = "nnx_vmap-agrees_with_oracle or invalid_input_rejected"
-    jobs = {
-        "builtin": (out / "pass.xml", "--impl", "nnx_vmap", "-k", selection),
-        "broken": (out / "fail.xml", "--impl", BROKEN, "-k", "batch-agrees_with_oracle"),
-    }
-    with ThreadPoolExecutor(2) as pool:
-        futures = {k: pool.submit(pytest_suite, cli_env, *a) for k, a in jobs.items()}
-        return {k: (f.result(), jobs[k][0]) for k, f in futures.items()}
-
-
-def junit_cases(path: Path) -> dict[str, ET.Element]:
-    return {case.get("name"): case for case in ET.parse(path).getroot().iter("testcase")}
-
-
-@pytest.mark.slow
-def test_plugin_passes_on_a_builtin(plugin_runs: dict[str, Any]) -> None:
-    result, junit = plugin_runs["builtin"]
-    assert result.returncode == 0, str(result)
-    cases = junit_cases(junit)
-    selected = ["agrees_with_oracle", "invalid_input_rejected"]
-    assert sorted(cases) == sorted(f"test_conformance[nnx_vmap-{p}]" for p in selected)
-    for case in cases.values():
-        assert case.find("failure") is None and case.find("error") is None and case.find("skipped") is None
-    # Every property became a test; the ones not selected were deselected, not missing.
-    match = re.search(r"(\d+) passed, (\d+) deselected", result.stdout)
-    assert match, result.stdout
-    assert (int(match.group(1)), int(match.group(1)) + int(match.group(2))) == (
-        len(selected),
-        len(VMAP_OVER_BATCH.properties),
-    )
-
-
-@pytest.mark.slow
-def test_plugin_fails_on_a_broken_impl(plugin_runs: dict[str, Any]) -> None:
-    result, junit = plugin_runs["broken"]
-    assert result.returncode == 1, str(result)
-    assert "minimal counterexample" in result.stdout
-    assert "replay" in result.stdout
-    assert "python -m conformance replay" in result.stdout
-    cases = junit_cases(junit)
-    assert list(cases) == ["test_conformance[vmap_over_batch-agrees_with_oracle]"]
-    failure = cases["test_conformance[vmap_over_batch-agrees_with_oracle]"].find("failure")
-    assert failure is not None
-    text = (failure.get("message") or "") + (failure.text or "")
-    assert "minimal counterexample" in text and "replay" in text

@@ -1,92 +1,34 @@
-"""The comparison against a bound (``tolerance.compare`` / ``assert_close``), the headroom the
-runner records from it, its place in the report, the ``plot`` command, and the probabilistic
-tolerance (``--tolerance probabilistic``)."""
+"""Error headroom (conformance/numerics/headroom.py): the headroom the runner records from each
+comparison against a bound, its place in the report, and the probabilistic tolerance
+(``--tolerance probabilistic``) it warns with: a float16 matmul beyond it, correct float32
+computations far below it, as an engine option and in real runs.
+
+The comparison itself (``tolerance.compare`` / ``assert_close``) and the probabilistic model's
+formulas are tested in ``test_tolerance.py``; the ``plot`` command in ``tests/tools/test_plot.py``."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import strategies as st
 from rich.console import Console
 
-from conformance import cli
-from conformance.base.failures import PropertyFailure
 from conformance.base.verdict import ReplayCommand, Status
 from conformance.numerics import tolerance
 from conformance.numerics.headroom import Headroom, share
-from conformance.numerics.tolerance import Closeness, Probe, assert_close, compare, probing, ratios
+from conformance.numerics.tolerance import Probe, assert_close, compare
 from conformance.properties import PROPERTIES, Property
 from conformance.properties.context import Context, SharedCache
 from conformance.reporting.report import print_report
-from conformance.run.engine import Engine, EngineOptions, ImplResult, RunReport
+from conformance.run.engine import Engine
 from conformance.run.profiles import get_profile
+from conformance.run.results import ImplResult, RunReport
 from conformance.run.runner import CellResult, run_cell
+from conformance.run.settings import EngineOptions
 from conformance.subjects import VMAP_OVER_BATCH
-
-# --------------------------------------------------------------------------- compare, assert_close
-
-
-def test_compare_finds_the_largest_ratio_and_the_first_mismatch() -> None:
-    want = np.array([1.0, 2.0, 3.0, 4.0])
-    allowed = np.array([0.1, 0.1, 1.0, 0.5])
-    got = np.array([1.05, 2.2, 3.5, 4.25], dtype=np.float32)  # ratios 0.5, 2, 0.5, 0.5
-    c = compare(got, want, allowed)
-    assert c.max_ratio == pytest.approx(2.0, rel=1e-6)
-    assert (c.worst, c.first_mismatch, c.mismatches, c.size) == (1, 1, 1, 4)
-    assert not c.within
-    ok = compare(np.array([1.05, 2.05, 3.5]), want[:3], allowed[:3])
-    assert ok.within and ok.first_mismatch is None
-    assert ok.max_ratio == pytest.approx(0.5)
-
-
-def test_nan_and_a_zero_allowance_never_pass() -> None:
-    want, allowed = np.zeros(3), np.array([0.0, 0.0, 1.0])
-    r = ratios(np.array([0.0, 1e-300, np.nan]), want, allowed)
-    assert r[0] == 0.0 and r[1] == np.inf and r[2] == np.inf  # 0/0 is no error; NaN is never close
-    c = compare(np.array([0.0, 0.0, np.nan]), want, allowed)
-    assert c.mismatches == 1 and c.first_mismatch == 2 and c.max_ratio == np.inf
-
-
-def test_an_empty_output_is_within_with_no_worst_element() -> None:
-    assert compare(np.zeros(0), np.zeros(0), np.zeros(0)) == Closeness(0.0, None, None, 0, 0)
-
-
-def test_assert_close_raises_with_the_first_mismatch_and_returns_the_closeness() -> None:
-    want, allowed = np.array([1.0, 2.0, 3.0]), np.full(3, 0.1)
-    with pytest.raises(PropertyFailure) as raised:
-        assert_close(np.array([1.0, 2.5, 9.0]), want, allowed, "off", lambda i: f"row {i}")
-    failure = raised.value
-    assert failure.message.startswith(
-        "off: 2 of 3 elements differ by more than allowed; first at index 1 (row 1)"
-    )
-    assert "= 5 x allowed" in failure.message
-    assert failure.details == {"index": 1, "got": 2.5, "expected": 2.0, "allowed": 0.1, "mismatches": 2}
-    held = assert_close(np.array([1.0, 2.05, 3.0]), want, allowed, "fine")
-    assert held.within and held.max_ratio == pytest.approx(0.5)
-
-
-def test_a_probe_keeps_the_worst_comparison_of_its_block_and_only_recorded_ones() -> None:
-    want, allowed = np.zeros(4), np.ones(4)
-    with probing() as probe:
-        assert_close(np.array([0.1, 0.2, 0.0, 0.0]), want, allowed, "first")
-        assert_close(np.array([0.0, 0.0, 0.7, 0.0]), want, allowed, "second", lambda i: f"feature {i}")
-        assert_close(np.array([0.9, 0, 0, 0]), want, allowed, "a reference", record=False)
-        with pytest.raises(PropertyFailure):
-            assert_close(np.array([0.0, 0.0, 0.0, 3.0]), want, allowed, "off")
-    assert probe.worst is not None
-    assert (probe.worst.ratio, probe.worst.what, probe.worst.location) == (3.0, "off", "index 3")
-    assert (probe.comparisons, probe.elements) == (3, 12)
-    with probing() as inner:
-        assert_close(np.array([0.0, 0.0, 0.7, 0.0]), want, allowed, "second", lambda i: f"feature {i}")
-    assert inner.worst is not None and inner.worst.location == "index 2 (feature 2)"
-    # outside a probe nothing is kept, and nothing fails for it
-    assert_close(np.zeros(4), want, allowed, "unobserved")
-    assert tolerance._PROBE.get() is None
-
 
 # --------------------------------------------------------------------------- recorded by the runner
 
@@ -221,109 +163,7 @@ def test_the_json_report_carries_the_headroom_and_the_tolerance() -> None:
     }
 
 
-# --------------------------------------------------------------------------- python -m conformance plot
-
-
-def _write(path: Path, doc: object) -> str:
-    path.write_text(json.dumps(doc))
-    return str(path)
-
-
-def _doc_with(records: list[tuple[str, str, str, dict | None]]) -> dict:
-    impls: dict[str, list[dict]] = {}
-    for impl, prop, status, record in records:
-        impls.setdefault(impl, []).append({"property": prop, "status": status, "headroom": record})
-    return {
-        "schema": "nnx-conformance/report/3",
-        "subject": "vmap_over_batch",
-        "profile": "ci",
-        "tolerance": {"model": "rigorous", "lambda": None},
-        "environment": {"jax": "0.10.2", "flax": "0.12.8"},
-        "implementations": [{"name": n, "properties": cells} for n, cells in impls.items()],
-    }
-
-
-def test_plot_draws_a_png_of_every_cell_with_headroom(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    ok = {"max": 0.0063, "median": 0.0, "p99": 0.004, "examples": 30}
-    bad = {"max": 350.0, "median": 12.0, "p99": 300.0, "examples": 5}
-    nan = {"max": "inf", "median": "inf", "p99": "inf", "examples": 1}
-    report = _write(
-        tmp_path / "r.json",
-        _doc_with(
-            [
-                ("nnx_vmap", "agrees_with_oracle", "pass", ok),
-                ("nnx_vmap", "seed_determinism", "pass", None),
-                ("bfloat16_matmul", "agrees_with_oracle", "fail", bad),
-                ("bfloat16_matmul", "jit_agrees_with_oracle", "fail", nan),
-            ]
-        ),
-    )
-    out = tmp_path / "h.png"
-    assert cli.main(["plot", report, "--out", str(out)]) == 0
-    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
-    assert capsys.readouterr().out.strip() == f"wrote {out} (3 cells with headroom)"
-
-
-@pytest.mark.parametrize("problem", ["missing", "not json", "not a report", "no headroom"])
-def test_plot_rejects_a_bad_report_in_one_line(
-    problem: str, tmp_path: Path, capsys: pytest.CaptureFixture
-) -> None:
-    path = str(tmp_path / "missing.json")
-    if problem == "not json":
-        path = _write(tmp_path / "r.json", {}).replace("r.json", "t.json")
-        Path(path).write_text("{not json")
-    elif problem == "not a report":
-        path = _write(tmp_path / "r.json", {"schema": "something/else", "implementations": []})
-    elif problem == "no headroom":
-        path = _write(tmp_path / "r.json", _doc_with([("a", "seed_determinism", "pass", None)]))
-    out = tmp_path / "h.png"
-    assert cli.main(["plot", path, "--out", str(out)]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"error: {path}"), err
-    expected = {
-        "missing": "No such file",
-        "not json": "not a JSON report",
-        "not a report": "not a conformance JSON report",
-        "no headroom": "no headroom to plot",
-    }
-    assert expected[problem] in err[0] and not out.exists()
-
-
 # --------------------------------------------------------------------------- the probabilistic tolerance
-
-U32, U16 = 2.0**-24, 2.0**-11
-
-
-def test_the_probabilistic_gamma_is_higham_and_marys() -> None:
-    for n in (1, 100, 4097, 10**6):
-        lam_sqrt_n_u = tolerance.LAMBDA * np.sqrt(n) * U32
-        expected = np.expm1(lam_sqrt_n_u + n * U32 * U32 / (1 - U32))
-        assert tolerance.probabilistic_gamma(n, U32) == pytest.approx(expected, rel=1e-12)
-        assert tolerance.probabilistic_gamma(n, U32) == pytest.approx(lam_sqrt_n_u, rel=1e-3)
-    # the chance one term breaks it: 2 exp(-lambda^2 (1-u)^2 / 2), about 3.9e-22 for lambda = 10
-    assert tolerance.term_failure_probability(U32) == pytest.approx(2 * np.exp(-50 * (1 - U32) ** 2))
-    assert 3.8e-22 < tolerance.term_failure_probability(U32) < 3.9e-22
-
-
-def test_the_probabilistic_model_takes_the_smaller_gamma_so_it_is_never_looser() -> None:
-    for n in (1, 2, 50, 99):  # lambda sqrt(n) >= n: the worst case is the smaller
-        assert tolerance.accumulation_gamma(n, U32, "probabilistic") == tolerance.gamma(n, U32)
-    for n, share_ in ((1024, 10 / 32), (4097, 10 / 64.0)):
-        ratio = tolerance.accumulation_gamma(n, U32, "probabilistic") / tolerance.gamma(n, U32)
-        assert ratio == pytest.approx(share_, rel=0.01)
-    # past n u = 1 the rigorous gamma is undefined; the probabilistic one still is
-    assert tolerance.accumulation_gamma(2**25, U32, "probabilistic") < 1
-    with pytest.raises(ValueError, match="unknown tolerance 'loose'"):
-        tolerance.accumulation_gamma(3, U32, "loose")
-
-
-def test_the_probabilistic_bound_keeps_the_flush_and_underflow_terms() -> None:
-    magnitude = np.array([0.0, 1.0, 1e3])
-    flushable = np.array([1e-39, 0.0, 0.0])
-    rigorous = tolerance.affine_bound(magnitude, flushable, 4097, "float32", "cpu")
-    probable = tolerance.affine_bound(magnitude, flushable, 4097, "float32", "cpu", model="probabilistic")
-    assert probable[0] == rigorous[0] == 1e-39 + 4098 * tolerance.TINY["float32"]
-    assert np.all(probable[1:] < 0.2 * rigorous[1:])
 
 
 def _low_precision_case(d_in: int) -> dict:
@@ -364,11 +204,11 @@ def test_a_float16_matmul_passes_the_rigorous_bound_at_large_d_in_and_fails_the_
 
 
 def test_correct_float32_computations_stay_far_below_the_probabilistic_bound() -> None:
-    """Every correct way of computing x @ W + b in float32 (tests/test_tolerance.py), on ordinary, wide
+    """Every correct way of computing x @ W + b in float32 (tests/numerics/helpers.py), on ordinary, wide
     and large values with mixed or one-signed terms, at D_in up to 4096: measured at most 0.67 of the
     probabilistic bound (at D_in <= 3, where it is the rigorous one) and 0.17 above D_in = 128."""
     from conformance.numerics.oracle import accurate_affine
-    from tests.numerics.test_tolerance import F32, correct_float32_results, make_x
+    from tests.numerics.helpers import F32, correct_float32_results, make_x
 
     rng = np.random.default_rng(1)
     worst = {}

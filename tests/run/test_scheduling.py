@@ -1,5 +1,7 @@
-"""The slots of a run: owners go from the front of an implementation's properties, helpers
-(a second worker of it) from the back; no property is checked twice or left out."""
+"""The slots of a run (conformance/run/scheduling.py): owners go from the front of an
+implementation's properties, helpers (a second worker of it) from the back; no property is
+checked twice or left out; implementations side by side go through the properties in
+different orders (``property_order``)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from conformance.run.scheduling import HELP_MIN, Spread
+from conformance.run.scheduling import HELP_MIN, Spread, property_order
 from impl.registry import ImplementationLoadError
 
 PROPS = [f"p{i}" for i in range(10)]
@@ -190,3 +192,13 @@ def test_seconds_run_from_the_owners_start_to_the_last_cell() -> None:
     (lane,) = spread.run(["a"], PROPS, 2)
     assert lane.active == 0 and len(lane.cells) == len(PROPS)
     assert 0.05 <= lane.seconds < 5  # ten cells of 10 ms, on one or two workers
+
+
+def test_implementations_side_by_side_go_through_the_properties_in_different_orders() -> None:
+    props = list("abcdefgh")
+    assert property_order(props, 0, 1) == props
+    assert property_order(props, 0, 2) == props
+    assert property_order(props, 1, 2) == props[::-1]  # the costly first shapes come last
+    assert property_order(props, 2, 4) == list("efghabcd")
+    for slot in range(4):
+        assert sorted(property_order(props, slot, 4)) == props

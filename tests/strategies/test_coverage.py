@@ -16,7 +16,7 @@ from conformance.properties import PROPERTIES
 from conformance.properties.context import Context
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.helpers import check
-from tests.strategies.test_strategies import all_edges, edges
+from tests.strategies.helpers import all_edges, edges
 
 #: Edges a property cannot reach by design.
 UNREACHABLE = {

@@ -1,23 +1,31 @@
-"""The subject layer: the CLI lists and checks subjects, the output layouts, the oracles."""
+"""The subject layer (conformance/subjects): the CLI lists and checks subjects, the output layouts,
+the oracles, the output dtype (``output_dtype``, with and without x64), and ``expected()`` of
+``vmap_over_batch`` against the built-in implementation."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
+import ml_dtypes
 import numpy as np
 import pytest
 from flax import nnx
 
 from conformance import cli
 from conformance.numerics.oracle import ensemble_params, linear_params
-from conformance.subjects import SUBJECTS, get_subject
+from conformance.subjects import SUBJECTS, VMAP_OVER_BATCH, get_subject, output_dtype
+from impl.nnx_vmap import vmap_over_batch
 from impl.vmap_anchored import AnchoredLinear
 from impl.vmap_over_ensemble import make_ensemble
 from strategies.kinds import KindedArray
+from tests.numerics.helpers import BF16, F16, F32, F64, describe_worst, make_x, outside
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -202,3 +210,97 @@ def test_anchored_signal_is_in_the_anchored_input() -> None:
     varied = {**constant_rows, "x_batch": _x(np.array([[2.0, 3.0]], np.float32))}
     assert subject.has_signal(varied)
     assert get_subject("vmap_over_batch").has_signal(constant_rows)
+
+
+# --------------------------------------------------------------------------- output dtype
+
+
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype")
+@pytest.mark.parametrize(
+    "dtype", [np.float16, ml_dtypes.bfloat16, np.float32, np.float64, np.int8, np.uint8, np.int32, np.int64]
+)
+def test_output_dtype_without_x64(dtype):
+    assert not jax.config.jax_enable_x64
+    assert output_dtype(np.dtype(dtype)) == np.dtype(np.float32)
+    got = (jnp.asarray(np.ones((1, 2), dtype)) @ jnp.ones((2, 3), jnp.float32)).dtype
+    assert output_dtype(np.dtype(dtype)) == np.dtype(got)
+
+
+def test_output_dtype_and_expected_with_x64_in_a_subprocess():
+    script = textwrap.dedent(
+        """
+        import json
+        import jax
+        jax.config.update("jax_enable_x64", True)
+        import jax.numpy as jnp, ml_dtypes, numpy as np
+        from conformance.subjects import VMAP_OVER_BATCH, output_dtype
+        from impl.nnx_vmap import vmap_over_batch
+        from strategies import KindedArray
+        out = {}
+        for d in ["float16", "float32", "float64", "int32", "int64"]:
+            dt = np.dtype(d)
+            actual = (jnp.asarray(np.ones((1, 2), dt)) @ jnp.ones((2, 3), jnp.float32)).dtype
+            out[d] = [output_dtype(dt).name, np.dtype(actual).name]
+        out["bfloat16"] = [output_dtype(np.dtype(ml_dtypes.bfloat16)).name, "float32"]
+        x = np.random.default_rng(0).standard_normal((3, 7))
+        args = {"seed": 4, "x_batch": KindedArray(x, "numpy"), "features": 5}
+        exp = VMAP_OVER_BATCH.expected(args, True)
+        got = np.asarray(vmap_over_batch(4, x, 5))
+        out["expected_dtype"] = exp.dtype.name
+        out["impl_dtype"] = got.dtype.name
+        out["inside"] = bool(np.all(np.abs(got.astype(np.float64) - exp.value) <= exp.bound))
+        out["bound_is_float64_sized"] = bool(np.all(exp.bound < 1e-12 * (1 + np.abs(exp.value))))
+        print(json.dumps(out))
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["float64"] == ["float64", "float64"]
+    assert out["int64"][0] == out["int64"][1]
+    for d in ("float16", "float32", "int32", "bfloat16"):
+        assert out[d] == ["float32", "float32"], (d, out[d])
+    assert out["expected_dtype"] == out["impl_dtype"] == "float64"
+    assert out["inside"]
+    assert out["bound_is_float64_sized"]
+
+
+# --------------------------------------------------------------------------- expected() against the built-in
+
+
+SUBJECT_CASES = [
+    (0, (3, 20), F32, 5),
+    (2**40, (8, 3), F32, 16),
+    (-5, (3, 64), BF16, 8),
+    (7, (1, 200), F16, 3.7),
+    (11, (0, 20), F32, 5),
+    (3, (3, 20), F64, 5),
+    (1, (3, 3), np.dtype(np.int32), 16),
+]
+
+
+@pytest.mark.filterwarnings("ignore:Explicitly requested dtype")
+@pytest.mark.parametrize("seed,shape,dtype,features", SUBJECT_CASES)
+def test_subject_expected_agrees_with_the_builtin(seed, shape, dtype, features):
+    rng = np.random.default_rng(abs(seed) % 1000)
+    if dtype.kind == "i":
+        x = rng.integers(-(2**31), 2**31 - 1, shape).astype(dtype)  # rounded to float32 on the way in
+    elif dtype == F64:  # full 53-bit values: rounded to float32 on the way in
+        x = rng.standard_normal(shape) * 10.0 ** rng.uniform(-3, 3, shape)
+    else:
+        x = make_x(rng, shape, dtype, "wide", "mixed")
+    args = {"seed": seed, "x_batch": KindedArray(x, "numpy"), "features": features}
+    exp = VMAP_OVER_BATCH.expected(args, False)
+    got = np.asarray(vmap_over_batch(seed, x, features))
+    n_out = shape[0] * int(features)
+    assert exp.shape == (n_out,) == got.shape
+    assert exp.value.shape == exp.bound.shape == (n_out,)
+    assert exp.dtype == np.dtype(np.float32) == got.dtype
+    assert np.all(exp.bound >= 0)
+    bad = outside(got, exp.value, exp.bound)
+    assert not bad.any(), describe_worst(got, exp.value, exp.bound)
+    if n_out:
+        # the bound is a float32-sized tolerance, not a blanket one: the other seed's layer is rejected
+        assert np.any(x != 0)
+        other = np.asarray(vmap_over_batch(seed + 1, x, features))
+        assert outside(other, exp.value, exp.bound).any()

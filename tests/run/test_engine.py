@@ -1,4 +1,7 @@
-"""Slots: implementations checked in parallel threads (Hypothesis must be thread-safe for them)."""
+"""The engine's slots (conformance/run/engine.py): how many implementations it checks at once
+(``Engine.effective_jobs``), the thread-safe Hypothesis that needs, and a report in the usual
+property order whatever order a slot went through them. Which slot checks which property is
+:mod:`conformance.run.scheduling`'s, tested in ``test_scheduling.py``."""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_lowest_hypothesis_accepted_draws_safely_in_threads() -> None:
     """Implementations are checked in parallel threads: the dependency floor must be Hypothesis
-    6.155.7 (issue #4475), or a correct implementation may get a failure with no failing example."""
+    6.155.7 (shared strategies draw safely from several threads since that release), or a correct
+    implementation may get a failure with no failing example."""
     with open(ROOT / "pyproject.toml", "rb") as f:
         deps = tomllib.load(f)["project"]["dependencies"]
     (floor,) = [d.split(">=")[1] for d in deps if d.startswith("hypothesis")]
@@ -34,22 +38,10 @@ def test_one_implementation_gets_every_slot_its_helpers_use() -> None:
     assert Engine.effective_jobs(engine, 1) == 2  # type: ignore[arg-type]
 
 
-def test_implementations_side_by_side_go_through_the_properties_in_different_orders() -> None:
-    from conformance.run.scheduling import property_order
-
-    props = list("abcdefgh")
-    assert property_order(props, 0, 1) == props
-    assert property_order(props, 0, 2) == props
-    assert property_order(props, 1, 2) == props[::-1]  # the costly first shapes come last
-    assert property_order(props, 2, 4) == list("efghabcd")
-    for slot in range(4):
-        assert sorted(property_order(props, slot, 4)) == props
-
-
 def test_the_report_keeps_the_usual_order_whatever_order_ran() -> None:
     from conformance.boundary.executors import Target
-    from conformance.run.engine import EngineOptions
     from conformance.run.profiles import get_profile
+    from conformance.run.settings import EngineOptions
     from conformance.subjects import VMAP_OVER_BATCH
 
     chosen = ("output_contract", "seed_determinism", "inputs_untouched")
