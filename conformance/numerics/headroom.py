@@ -13,8 +13,8 @@ that shrinks with the number of terms ``n``: ``min(1, gamma~_n(10) / gamma_n)``,
 ``10 / sqrt(n)`` (all of it up to ``D_in`` = 99, 31% at 1023, 16% at 4095, for float32).
 Correct arithmetic, whose rounding errors add like a random walk, stays under it except
 with probability about ``n * 3.9e-22`` per element; a fixed share cannot say that, since
-a correct float32 computation with ``D_in`` = 1 can use most of its bound (see the
-README's "Error headroom").
+a correct float32 computation with ``D_in`` = 1 can use most of its bound (see
+docs/tolerance.md, "Error headroom").
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Headroom:
                 f"passed, but beyond the probabilistic bound ({self.typical:.3g}x it, {share(high)} of the "
                 f"rigorous bound at most) at {where.get('element', 'an unknown place')}: correct "
                 "arithmetic stays under it except with a chance of about 4e-22 per term; --tolerance "
-                "probabilistic fails this (README: Error headroom)"
+                "probabilistic fails this (docs/tolerance.md: Error headroom)"
             )
         return {
             "max": _number(high),

@@ -114,7 +114,7 @@ def gamma(n: int, u: float) -> float:
 TOLERANCES = ("rigorous", "probabilistic")
 #: lambda of the probabilistic model: each term's accumulated rounding stays within
 #: ``gamma~_n(lambda)`` except with probability ``2 exp(-lambda**2 (1-u)**2 / 2)``, about
-#: 3.9e-22 for lambda = 10 (the README's "A probabilistic tolerance" derives the choice).
+#: 3.9e-22 for lambda = 10 (docs/tolerance.md, "A probabilistic tolerance", derives the choice).
 LAMBDA = 10.0
 
 

@@ -78,7 +78,7 @@ RUN: tuple[Option, ...] = (
         "tolerance",
         "the error bound numeric properties enforce: rigorous (default: worst case, never accuses a "
         "correct implementation) or probabilistic (Higham and Mary: about 10*sqrt(n)*u instead of n*u; "
-        "see the README)",
+        "see docs/tolerance.md)",
         {"default": None, "metavar": "MODEL"},
     ),
     Option(

@@ -9,11 +9,10 @@ interpreter (JAX reads these settings when it is imported) with one setting chan
 * ``XLA_FLAGS=--xla_force_host_platform_device_count=8``: eight CPU devices instead of one.
   Workers always have eight (for the sharding properties), so this changes the runner, where
   the oracle and the reference panel run. This run is the README's main job in full (every
-  group), the one ``.ci/run`` used to run again on its own after the tests.
+  group).
 
-Slow tier: ``python -m pytest tests/test_configurations.py -m slow``. Measured 2026-12-02 09:22 in
-``.ci/run`` on a clean clone, two otherwise idle cores, empty compile cache: 157 s (unsafe_rbg) to
-188 s (eight host devices, the main job in full) each.
+Slow tier: ``python -m pytest tests/faces/test_configurations.py -m slow``; each run takes a few
+minutes on two cores (docs/performance.md).
 """
 
 from __future__ import annotations

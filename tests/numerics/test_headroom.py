@@ -196,7 +196,7 @@ def test_a_float16_matmul_passes_the_rigorous_bound_at_large_d_in_and_fails_the_
     assert not probable.within and probable.max_ratio > 2, probable
     correct = np.asarray(vmap_over_batch(0, x, 16))
     assert compare(correct, expected.value, expected.probable).max_ratio < 0.01
-    # at D_in = 4096 the rigorous bound catches it too (the README's "rejects below 8191")
+    # at D_in = 4096 the rigorous bound catches it too (docs/tolerance.md: "rejects below 8191")
     small = _low_precision_case(4096)["args"]
     small_expected = VMAP_OVER_BATCH.expected(small, False)
     low = np.asarray(float16_matmul(0, small["x_batch"].values, 16))

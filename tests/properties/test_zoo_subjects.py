@@ -1,6 +1,6 @@
 """The zoos of the new subjects: every broken implementation is caught, every correct one passes.
 
-Like ``tests/test_zoo.py``, under the ``ci`` profile, as ``python -m conformance
+Like ``tests/properties/test_zoo.py``, under the ``ci`` profile, as ``python -m conformance
 check --subject SUBJECT --profile ci`` would: a property that cannot catch its bug
 here, or that fails a correct implementation, is a defect of the suite. Also: the
 built-in ``broadcast`` of ``vmap_anchored`` is a known non-conformant reference whose

@@ -98,9 +98,9 @@ def test_every_edge_is_reached_routinely_by_100_examples() -> None:
     one seed may just be lucky: here six seeds each get 100 examples, and at most one
     of them may miss at most one edge (measured: Hypothesis 6.136 misses 'seed
     above_2**32' for one seed; 6.155 misses none). The ``ci`` profile does not rely on
-    this: it also spends examples inside each edge; see tests/test_coverage.py.
+    this: it also spends examples inside each edge; see tests/strategies/test_coverage.py.
     """
-    budget = 100  # the ci profile also pins every edge (tests/test_coverage.py)
+    budget = 100  # the ci profile also pins every edge (tests/strategies/test_coverage.py)
     report = []
     for run_seed in range(6):
         drawn = draw_all(S.vmap_over_batch_args(), budget, seed=run_seed)

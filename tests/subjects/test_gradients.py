@@ -1,6 +1,6 @@
 """The gradient oracles, the directions the gradient properties draw, and the worker's encoding.
 
-The oracles are checked against the plain float64 formulas (README, "Gradients"); that their
+The oracles are checked against the plain float64 formulas (docs/properties.md, "Gradients"); that their
 bounds accept correct float32 gradients and reject wrong ones is the zoo's job
 (``tests/properties/test_zoo_gradients.py``).
 """

@@ -1,5 +1,5 @@
 """A low-precision matmul that the rigorous bound forgives at large ``D_in`` and the probabilistic
-one does not (``--tolerance probabilistic``, tests/test_headroom.py).
+one does not (``--tolerance probabilistic``, tests/numerics/test_headroom.py).
 
 Not in a zoo dictionary: on the ``ci`` pool (``D_in`` <= 129) the rigorous bound already catches
 it, as ``tests.zoo.broken:float16_accumulate`` and ``bfloat16_matmul`` show.
