@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from conformance.boundary.protocol import DTYPES, ProtocolViolation, array_from, encode_array
+from conformance.boundary import processes
+from conformance.boundary.protocol import DTYPES, MAX_PAYLOAD, ProtocolViolation, array_from, encode_array
 from strategies.kinds import KindedArray
 
 #: the suite's own package: frames inside it are not where an implementation raised
@@ -57,7 +58,7 @@ class CallResult:
         """The call took its process with it: a hang, a crash or a broken protocol."""
         return self.status in ("timeout", "crashed", "protocol")
 
-    def to_message(self, request_id: int) -> tuple[dict[str, Any], bytes | None]:
+    def to_message(self, request_id: int) -> tuple[dict[str, Any], memoryview | None]:
         """The worker's side: this result as a protocol message and the output's bytes."""
         output, data = None, None
         if self.output is not None:
@@ -155,35 +156,16 @@ def _jax_config() -> dict[str, Any]:
     return dict(values) if isinstance(values, dict) else {}
 
 
-def _children() -> set[int]:
-    """This process's child processes (Linux /proc; empty elsewhere).
-
-    Read with ``os.open``/``os.read``, not ``open()``: it runs twice per call, once per thread
-    of the process (a worker has about 30, most of them XLA's), and the file objects of
-    ``open()`` make each scan several times slower.
-    """
-    out: set[int] = set()
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return out
-    for task in tasks:
-        try:
-            fd = os.open(f"/proc/self/task/{task}/children", os.O_RDONLY)
-        except OSError:  # a thread that ended since the listing (or no such file here)
-            continue
-        try:
-            data = b"".join(iter(lambda fd=fd: os.read(fd, 1 << 16), b""))
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        out.update(map(int, data.split()))
-    return out
-
-
-def _side_effects(config: dict[str, Any], threads: set[int], children: set[int]) -> list[str]:
-    """What a call left behind, against the state before it."""
+def _side_effects(
+    config: dict[str, Any], threads: set[int], processes_before: set[int], contain: bool
+) -> list[str]:
+    """What a call left behind, against the state before it. With ``contain`` (in a worker), the
+    processes it left, detached or not, are killed and reaped first (:func:`processes.end_new`)."""
+    if contain:
+        left = processes.end_new(processes_before)
+    else:  # in the runner (built-ins): look, never kill (other threads start workers meanwhile)
+        new = processes.children() - processes_before
+        left = {pid: processes.command(pid) for pid in new if processes.running(pid)}
     out = []
     now = _jax_config()
     changed = sorted(k for k in set(config) | set(now) if config.get(k) != now.get(k))
@@ -197,29 +179,52 @@ def _side_effects(config: dict[str, Any], threads: set[int], children: set[int])
     new_threads = [t.name for t in threading.enumerate() if t.ident not in threads and t.is_alive()]
     if new_threads:
         out.append(f"left {len(new_threads)} thread(s) running: {', '.join(new_threads[:5])}")
-    new_children = sorted(_children() - children)
-    if new_children:
-        pids = ", ".join(map(str, new_children[:5]))
-        out.append(f"left {len(new_children)} child process(es) running: pid {pids}")
+    if left:
+        out.append(_outlived(left, killed=contain))
     return out
+
+
+#: How the side effect of a call that left processes running begins, and what it says.
+STARTED = "started "
+OUTLIVED = "that outlived the call"
+
+
+def _outlived(left: dict[int, str], killed: bool) -> str:
+    n = len(left)
+    what = "a process" if n == 1 else f"{n} processes"
+    shown = ", ".join(f"pid {pid} ({cmd})" for pid, cmd in sorted(left.items())[:5])
+    return f"{STARTED}{what} {OUTLIVED}: {shown}" + ("; killed after the call" if killed else "")
+
+
+def left_processes(side_effects: list[str]) -> str | None:
+    """The side effect saying a call left processes running, if one does."""
+    return next((e for e in side_effects if e.startswith(STARTED) and OUTLIVED in e), None)
 
 
 def materialize_args(args: dict[str, Any]) -> dict[str, Any]:
     return {k: v.materialize() if isinstance(v, KindedArray) else v for k, v in args.items()}
 
 
-def observe_call(fn: Any, args: dict[str, Any], transform: dict[str, Any] | None = None) -> CallResult:
+def observe_call(
+    fn: Any, args: dict[str, Any], transform: dict[str, Any] | None = None, contain: bool = False
+) -> CallResult:
     """Call ``fn(*args.values())`` on fresh inputs; never raises for anything the call does.
 
     ``args`` must be in the function's parameter order. ``transform`` (plain data, e.g.
     ``{"kind": "jit"}``) calls it under a JAX transform instead (:mod:`conformance.boundary.transforms`);
     the output is then what that transform returns (a gradient, stacked outputs, ...).
+
+    ``contain`` (the worker, which is a subreaper: :mod:`conformance.boundary.processes`): every
+    process the call started and left running, detached or not, is killed after it, and reported
+    as its side effect. Without it (the runner's own built-ins), the call's new children are only
+    reported.
     """
     import threading
 
     live = materialize_args(args)
     before = {k: _snapshot(v) for k, v in live.items()}
-    config, threads, children = _jax_config(), {t.ident for t in threading.enumerate()}, _children()
+    config, threads = _jax_config(), {t.ident for t in threading.enumerate()}
+    procs = processes.descendants() if contain else processes.children()
     start = time.perf_counter()
     try:
         if transform is None:
@@ -246,10 +251,14 @@ def observe_call(fn: Any, args: dict[str, Any], transform: dict[str, Any] | None
     else:
         result = CallResult("ok", output_type=_type_name(out), seconds=time.perf_counter() - start)
         if result.output_type in ("jax.Array", "numpy.ndarray"):
-            try:
-                result.output = np.array(out, copy=True)
-            except Exception as e:
-                result.output_type += f" that could not be read ({type(e).__name__}: {e})"
+            too_large = _too_large(out)
+            if too_large:  # refused before it is copied: it could not be sent anyway
+                result.output_type += too_large
+            else:
+                try:
+                    result.output = np.array(out, copy=True, order="C")  # C order: sent as it is
+                except Exception as e:
+                    result.output_type += f" that could not be read ({type(e).__name__}: {e})"
             if result.output is not None and result.output.dtype.name not in DTYPES:
                 result.output_type += f" of dtype {result.output.dtype}"
                 result.output = None
@@ -258,5 +267,17 @@ def observe_call(fn: Any, args: dict[str, Any], transform: dict[str, Any] | None
             result.input_changes += _changes(name, arg, before[name])
         except Exception as e:  # pragma: no cover
             result.input_changes.append(f"{name} could not be inspected after the call: {e}")
-    result.side_effects = _side_effects(config, threads, children)
+    result.side_effects = _side_effects(config, threads, procs, contain)
     return result
+
+
+def _too_large(out: Any) -> str:
+    """Why an array output is too large to be sent back (protocol.MAX_PAYLOAD), or ""."""
+    try:
+        nbytes = int(out.nbytes)  # a real jax.Array or numpy.ndarray (by its type): size x itemsize
+    except Exception:
+        return ""
+    if nbytes <= MAX_PAYLOAD:
+        return ""
+    limit = MAX_PAYLOAD / 2**30
+    return f" of {nbytes / 2**30:.1f} GiB, too large to check (an output may take at most {limit:g} GiB)"

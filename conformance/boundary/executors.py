@@ -21,6 +21,16 @@ fails the implementation's remaining cells at once, with the evidence. An implem
 that answered before gets ``GIVE_UP_AFTER_ANSWERING`` dead calls in a row instead: it may
 crash on some inputs only, and its other properties still deserve a verdict.
 
+A call that leaves a process running (detached or not) makes the executor give up at once:
+the worker killed that process (:mod:`conformance.boundary.processes`), but an implementation
+that starts one at every call would start hundreds in a run. Its remaining cells fail with
+the evidence ("started a process that outlived the call: ..."), and its worker ends.
+
+Nothing a worker started outlives it: the runner ends a worker by closing its control pipe
+(the worker's watchdog kills its descendants, detached ones included, then itself), then kills
+its process group, then whatever still carries the worker's token in its environment (a
+worker killed before it could clean up: a crash, SIGKILL).
+
 :class:`InProcessExecutor` is for trusted code only: the package's own built-ins (the
 reference panel, and ``--isolation none`` for debugging a built-in).
 """
@@ -29,6 +39,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import secrets
 import signal
 import subprocess
 import sys
@@ -38,8 +49,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.boundary import protocol
-from conformance.boundary.calls import CallResult, observe_call
+from conformance.boundary import processes, protocol
+from conformance.boundary.calls import CallResult, left_processes, observe_call
 from impl.registry import Implementation, ImplementationLoadError
 
 #: CPU devices a worker has (XLA_FLAGS, set before JAX starts), so sharding can be checked
@@ -97,24 +108,71 @@ class InProcessExecutor:
 
 # --------------------------------------------------------------------------- live workers
 
-_LIVE: set[int] = set()
-_LIVE_LOCK = threading.Lock()
+#: Seconds a worker asked to end has to end what it started (it takes milliseconds) before its
+#: group is killed.
+END_GRACE = 2.0
+
+
+@dataclass
+class _Handle:
+    """How to end a live worker and everything it started, whoever holds it (an executor, the pool).
+
+    ``control`` is the write end of its control pipe: closing it makes the worker's watchdog kill
+    the worker's descendants, detached ones included (the worker is their subreaper), then the
+    worker. ``token`` marks the environment of everything it started: what is still running
+    after the worker died (killed before it could clean up) is found by it
+    (:func:`conformance.boundary.processes.end_marked`).
+    """
+
+    proc: subprocess.Popen
+    control: int
+    token: str
+
+    def ask_to_end(self) -> None:
+        """Close the control pipe, once (an executor and a signal handler may both get here)."""
+        with _LIVE_LOCK:
+            if self.control >= 0:
+                _close_fd(self.control)
+                self.control = -1
+
+
+#: live workers of this process by pid (the leaders of their process groups)
+_LIVE: dict[int, _Handle] = {}
+#: reentrant: a signal handler (:func:`kill_all_workers`) may run while the main thread holds it
+_LIVE_LOCK = threading.RLock()
 #: Set once the run is being stopped: no new worker starts after it.
 STOPPING = threading.Event()
 
 
 def kill_all_workers() -> None:
     """End every worker of this process and everything they started, and start no new one
-    (the run is being stopped: signal handlers)."""
+    (the run is being stopped: signal handlers).
+
+    Each worker is asked first (it alone knows its descendants once they left its group), then
+    its group is killed, then whatever still carries the token of one of them.
+    """
     STOPPING.set()
     with _LIVE_LOCK:
-        groups = list(_LIVE)
+        handles = list(_LIVE.values())
         _LIVE.clear()
-    for pgid in groups:
+    for h in handles:
+        h.ask_to_end()
+    deadline = time.monotonic() + END_GRACE
+    while time.monotonic() < deadline and any(processes.running(h.proc.pid) for h in handles):
+        time.sleep(0.01)
+    for h in handles:
         try:
-            os.killpg(pgid, signal.SIGKILL)
+            os.killpg(h.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+    processes.end_marked(h.token for h in handles)
+
+
+def _close_fd(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 @dataclass
@@ -131,23 +189,36 @@ class _Idle:
 
 
 def _end(proc: subprocess.Popen | None, fds: tuple[int, int] | None, wait: float = 5.0) -> None:
-    """Kill a worker's process group, reap it, close its pipe ends, forget it."""
+    """End a worker and everything it started, reap it, close its pipe ends, forget it.
+
+    The worker is asked first (its control pipe closes): it kills its descendants, detached ones
+    included, and itself. Then its group is killed, whatever it did; and once it is gone,
+    anything still carrying its token (it was killed before it could clean up: a crash, a
+    SIGKILL, a hang that held the interpreter).
+    """
     if proc is not None:
+        with _LIVE_LOCK:
+            handle = _LIVE.get(proc.pid)
+        if handle is not None:
+            handle.ask_to_end()
+            try:
+                proc.wait(END_GRACE)
+            except subprocess.TimeoutExpired:
+                pass
         try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything it started
+            os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything left in its group
         except (ProcessLookupError, PermissionError):
             proc.kill()
         try:
             proc.wait(wait)
         except subprocess.TimeoutExpired:
             pass
-        with _LIVE_LOCK:
-            _LIVE.discard(proc.pid)
+        if handle is not None:
+            processes.end_marked([handle.token])
+        with _LIVE_LOCK:  # only now: until here, a signal handler still finds it (kill_all_workers)
+            _LIVE.pop(proc.pid, None)
     for fd in fds or ():
-        try:
-            os.close(fd)
-        except OSError:
-            pass
+        _close_fd(fd)
 
 
 class WorkerPool:
@@ -221,11 +292,16 @@ class WorkerExecutor:
         self.dead_in_a_row = 0
         #: the first dead call's description, shown when the executor gives up
         self.evidence = ""
+        #: a call left a process running (killed by the worker): given up at once, whatever
+        #: the implementation computes (``evidence`` says which process)
+        self.leaked = False
         self.log_path = _new_log(target.name)
 
     @property
     def given_up(self) -> bool:
-        return self.dead_in_a_row >= (GIVE_UP_AFTER_ANSWERING if self.answered else GIVE_UP_AFTER)
+        return self.leaked or self.dead_in_a_row >= (
+            GIVE_UP_AFTER_ANSWERING if self.answered else GIVE_UP_AFTER
+        )
 
     @property
     def healthy(self) -> bool:
@@ -281,6 +357,7 @@ class WorkerExecutor:
                 self.log_path = _new_log(self.target.name)
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
+        ctl_r, ctl_w = os.pipe()
         cmd = [
             sys.executable,
             "-m",
@@ -289,6 +366,8 @@ class WorkerExecutor:
             str(req_r),
             "--write-fd",
             str(resp_w),
+            "--control-fd",
+            str(ctl_r),
             "--parent",
             str(os.getpid()),
             "--spec",
@@ -298,20 +377,26 @@ class WorkerExecutor:
         ]
         if self.x64:
             cmd.append("--x64")
-        with open(self.log_path, "ab") as log:
-            proc = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                pass_fds=(req_r, resp_w),
-                env=env,
-                start_new_session=True,  # its own group: killpg ends what the implementation started
-            )
+        token = secrets.token_hex(16)  # inherited by everything the worker starts
+        try:
+            with open(self.log_path, "ab") as log:
+                proc = subprocess.Popen(
+                    cmd,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    pass_fds=(req_r, resp_w, ctl_r),
+                    env={**env, processes.TOKEN_ENV: token},
+                    start_new_session=True,  # its own group: killpg ends what the implementation started
+                )
+        except BaseException:
+            for fd in (req_r, req_w, resp_r, resp_w, ctl_r, ctl_w):
+                _close_fd(fd)
+            raise
         with _LIVE_LOCK:
-            _LIVE.add(proc.pid)
-        os.close(req_r)
-        os.close(resp_w)
+            _LIVE[proc.pid] = _Handle(proc, ctl_w, token)
+        for fd in (req_r, resp_w, ctl_r):
+            os.close(fd)
         self._proc, self._fds = proc, (resp_r, req_w)
         try:
             self._expect("hello", STARTUP_TIMEOUT, f"the worker did not start within {STARTUP_TIMEOUT:g} s")
@@ -411,6 +496,12 @@ class WorkerExecutor:
         self.dead_in_a_row = 0
         self.answered += 1
         self.slowest_ok = max(self.slowest_ok, result.seconds)
+        left = left_processes(result.side_effects)
+        if left and not self.leaked:
+            # a process at every call would pile up (the worker killed this one): no more calls
+            self.leaked = True
+            self.evidence = f"{self.target.name} {left}; checking stopped"
+            self._kill()
         return result
 
     def _dead(self, status: str, message: str, start: float) -> CallResult:

@@ -76,14 +76,16 @@ def encode_json(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
 
 
-def encode_array(array: np.ndarray) -> tuple[dict[str, Any], bytes]:
-    """The ARRAY description and the bytes of a C-contiguous copy."""
-    array = np.ascontiguousarray(array)
+def encode_array(array: np.ndarray) -> tuple[dict[str, Any], memoryview]:
+    """The ARRAY description and the array's bytes: a view of them when it is C-contiguous
+    (a copy otherwise), so that an output is not copied once more on its way out."""
+    if not array.flags.c_contiguous:  # (np.ascontiguousarray would make a 0-d array 1-d)
+        array = array.copy(order="C")
     name = array.dtype.name
     if name not in DTYPES:
         raise TypeError(f"dtype {name} cannot be sent")
-    data = array.tobytes()
-    return {"dtype": name, "shape": list(array.shape), "nbytes": len(data)}, data
+    data = memoryview(array.reshape(-1).view(np.uint8))
+    return {"dtype": name, "shape": list(array.shape), "nbytes": data.nbytes}, data
 
 
 def parse(frame: bytes) -> dict[str, Any]:
@@ -227,13 +229,16 @@ class Timeout(Exception):
     """The other end did not finish a frame in time."""
 
 
-def write_frame(fd: int, data: bytes, deadline: float | None = None) -> None:
-    """Write one frame (8-byte length, then ``data``); Timeout past ``deadline`` (time.monotonic)."""
-    view = memoryview(_LENGTH.pack(len(data)) + data)
-    while view:
-        if deadline is not None:
-            _wait(fd, deadline, write=True)
-        view = view[os.write(fd, view[: 1 << 20]) :]
+def write_frame(fd: int, data: bytes | memoryview, deadline: float | None = None) -> None:
+    """Write one frame (8-byte length, then ``data``); Timeout past ``deadline`` (time.monotonic).
+    ``data`` is written from where it is, not copied behind the length first."""
+    data = memoryview(data).cast("B")
+    for part in (memoryview(_LENGTH.pack(data.nbytes)), data):
+        view = part
+        while view:
+            if deadline is not None:
+                _wait(fd, deadline, write=True)
+            view = view[os.write(fd, view[: 1 << 20]) :]
 
 
 def read_frame(fd: int, limit: int, deadline: float | None = None) -> bytes:

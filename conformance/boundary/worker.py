@@ -14,8 +14,17 @@ module, checking its signature against the subject's, reading its registration
 schema of :mod:`conformance.boundary.protocol`. The implementation's own stdout and stderr
 go to a log file whose tail the runner shows when the worker dies.
 
-The worker leads its own process group. A watchdog thread ends the whole group
-(the worker and anything the implementation started) as soon as the runner is gone.
+The worker leads its own process group, and is a child subreaper
+(:mod:`conformance.boundary.processes`): a process the implementation starts stays in the
+worker's tree of descendants even when it detaches (``start_new_session=True``, a double
+fork). After each call, what the call left running is killed and reaped, and reported as
+its side effect. When the worker ends (its requests end, the runner asks, or the runner is
+gone), every descendant is killed first, then the worker's group, then the worker.
+
+A watchdog thread does that last part: it waits on the control pipe (``--control-fd``),
+whose write end only the runner holds. The runner closes it to end the worker (the
+watchdog runs even while the main thread hangs in a call); when the runner dies the pipe
+closes with it (and the watchdog also sees its parent change).
 """
 
 from __future__ import annotations
@@ -24,28 +33,56 @@ import argparse
 import inspect
 import os
 import pickle
+import select
 import signal
 import sys
 import threading
 import time
+import traceback
 from typing import Any
+
+from conformance.boundary import processes
 
 #: How often the watchdog looks for the runner, seconds.
 WATCH_INTERVAL = 0.2
 
 
-def watch_parent(parent: int) -> None:
-    """End this process group once ``parent`` is no longer this process's parent."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(WATCH_INTERVAL)
+def end_everything(code: int) -> None:
+    """Kill every descendant (detached or not), then this process group, then this process."""
+    try:
+        processes.end_all()
+    finally:
         try:
-            os.killpg(os.getpgrp(), signal.SIGKILL)
+            os.killpg(os.getpgrp(), signal.SIGKILL)  # what is left of the group (no subreaper elsewhere)
         finally:
-            os._exit(70)
+            os._exit(code)
 
-    threading.Thread(target=watch, name="conformance-watchdog", daemon=True).start()
+
+def watch(parent: int, control_fd: int | None = None) -> None:
+    """End everything (:func:`end_everything`) once the runner closes ``control_fd`` or writes
+    to it, or ``parent`` is no longer this process's parent."""
+
+    def wait_for_the_end() -> None:
+        fds = [] if control_fd is None else [control_fd]
+        while os.getppid() == parent:
+            if not fds:
+                time.sleep(WATCH_INTERVAL)
+                continue
+            try:
+                ready, _, _ = select.select(fds, [], [], WATCH_INTERVAL)
+            except (OSError, ValueError):  # the descriptor was closed under us: the parent is watched
+                fds = []
+                continue
+            if ready:
+                return
+
+    def watchdog() -> None:
+        try:
+            wait_for_the_end()
+        finally:
+            end_everything(70)
+
+    threading.Thread(target=watchdog, name="conformance-watchdog", daemon=True).start()
 
 
 class Channel:
@@ -59,7 +96,7 @@ class Channel:
 
         return pickle.loads(read_frame(self.read_fd, 1 << 40))
 
-    def send(self, message: dict[str, Any], data: bytes | None = None) -> None:
+    def send(self, message: dict[str, Any], data: bytes | memoryview | None = None) -> None:
         from conformance.boundary.protocol import encode_json, write_frame
 
         write_frame(self.write_fd, encode_json(message))
@@ -141,7 +178,7 @@ def serve(channel: Channel, spec: str, subject: str, x64: bool) -> None:
         if "load" in request:  # the next built-in, in a worker the runner reuses (executors.WorkerPool)
             impl = announce(request["load"], request["subject"])
             continue
-        result = observe_call(impl.fn, request["args"], request.get("transform"))
+        result = observe_call(impl.fn, request["args"], request.get("transform"), contain=True)
         message, output = result.to_message(request["id"])
         channel.send(message, output)
 
@@ -150,14 +187,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="conformance worker (started by the runner)")
     parser.add_argument("--read-fd", type=int, required=True)
     parser.add_argument("--write-fd", type=int, required=True)
+    parser.add_argument("--control-fd", type=int, default=None)
     parser.add_argument("--parent", type=int, required=True)
     parser.add_argument("--spec", required=True)
     parser.add_argument("--subject", required=True)
     parser.add_argument("--x64", action="store_true")
     args = parser.parse_args()
-    watch_parent(args.parent)
+    processes.become_subreaper()  # before anything is started: orphans come back to this process
+    watch(args.parent, args.control_fd)
     sys.stdout.flush()
-    serve(Channel(args.read_fd, args.write_fd), args.spec, args.subject, args.x64)
+    code = 0
+    try:
+        serve(Channel(args.read_fd, args.write_fd), args.spec, args.subject, args.x64)
+    except BaseException:  # the log shows it; the runner sees the pipe close
+        traceback.print_exc()
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        end_everything(code)  # no interpreter shutdown: with JAX loaded it takes most of a second
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ VERDICTS = {
     "returns_pretender": ("output_contract", "LooksLikeAnArray, expected a jax.Array"),
     "flips_x64": ("no_side_effects", "changed JAX's global configuration: jax_enable_x64 False -> True"),
     "leaves_a_thread": ("no_side_effects", "left 1 thread(s) running: left-behind"),
-    "leaves_a_process": ("no_side_effects", "child process(es) running"),
+    "leaves_a_process": ("no_side_effects", "started a process that outlived the call"),
 }
 
 
