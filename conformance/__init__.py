@@ -15,4 +15,7 @@ states the contract):
 * :mod:`conformance.base` -- statuses, verdicts, causes, the property catalogue
 """
 
+from conformance.base.declaration import dim, per_sample, tolerance
+
 __version__ = "0.1.0"
+__all__ = ["dim", "per_sample", "tolerance"]

@@ -178,15 +178,7 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
             label or impl.name, impl.fn, impl.spec, subject, impl.builtin, impl.known_failures
         )
     where, _, attr = target.rpartition(":")
-    if not where or not attr:
-        raise ImplementationLoadError(f"{spec!r}: expected module:attr or file.py:attr")
-    module = _import_target(spec, where)
-    obj: Any = module
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ImplementationLoadError(f"{spec!r}: {where} has no attribute {attr!r}") from None
+    obj = find(target, spec)
     if not callable(obj):
         raise ImplementationLoadError(f"{spec!r}: {attr} is a {type(obj).__name__}, not a callable")
     canonical = target if where.endswith(".py") else f"{where}:{attr}"
@@ -198,6 +190,22 @@ def load(spec: str, subject: str = DEFAULT_SUBJECT) -> Implementation:
     registered = [i for i in _REGISTRY.get(subject, {}).values() if i.fn is obj]
     known = registered[0].known_failures if registered else ()
     return Implementation(name, obj, canonical, subject, builtin, known)
+
+
+def find(target: str, spec: str | None = None) -> Any:
+    """The object ``module:attr`` or ``path/to/file.py:attr`` names (``attr`` may be dotted), imported;
+    ImplementationLoadError in one line naming ``spec`` (default: ``target``) when it cannot be."""
+    spec = target if spec is None else spec
+    where, _, attr = target.rpartition(":")
+    if not where or not attr:
+        raise ImplementationLoadError(f"{spec!r}: expected module:attr or file.py:attr")
+    obj: Any = _import_target(spec, where)
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ImplementationLoadError(f"{spec!r}: {where} has no attribute {attr!r}") from None
+    return obj
 
 
 def check_spec(spec: str, subject: str = DEFAULT_SUBJECT) -> None:

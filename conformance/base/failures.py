@@ -21,3 +21,9 @@ class PropertySkip(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class OracleError(Exception):
+    """The subject's oracle could not answer: the code of a user's per-sample declaration raised,
+    hung or died in its worker. The cell is an error naming the subject, never a verdict on the
+    implementation under test."""

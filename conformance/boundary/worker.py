@@ -126,11 +126,16 @@ def signature_problem(fn: Any, arg_names: tuple[str, ...]) -> str | None:
 
 def load(spec: str, subject_name: str) -> tuple[Any, dict[str, Any]]:
     """The implementation and its registration as plain data; ImplementationLoadError if it cannot serve."""
+    from conformance.boundary import per_sample
     from conformance.subjects import get_subject
     from impl.registry import ImplementationLoadError, load
 
-    impl = load(spec, subject_name)
-    problem = signature_problem(impl.fn, get_subject(subject_name).arg_names)
+    if per_sample.is_declaration_spec(subject_name):  # a user's per-sample subject: its own loading
+        impl = per_sample.implementation(spec, subject_name)
+        problem = None
+    else:
+        impl = load(spec, subject_name)
+        problem = signature_problem(impl.fn, get_subject(subject_name).arg_names)
     if problem:
         raise ImplementationLoadError(problem)
     return impl, {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 
@@ -87,3 +88,24 @@ def golden_cases(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[
 
 def invalid_calls(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
     return subject.invalid_args().map(lambda t: {"args": t[0], "argument": t[1], "what": t[2]})
+
+
+#: Identical samples in the batch that :func:`identical_rows` builds: with every sample drawing
+#: its own mask, all of them alike by chance is rarer than one in 2**31 for any draw that can
+#: come out two ways with even chances.
+IDENTICAL_ROWS = 32
+
+
+def identical_rows(subject: Subject, config: StrategyConfig) -> st.SearchStrategy[Case]:
+    """One sample repeated :data:`IDENTICAL_ROWS` times: a batch whose rows can differ only by
+    what the module draws."""
+
+    @st.composite
+    def repeated(draw: st.DrawFn) -> Case:
+        args = draw(subject.valid_args(config, 1, 1))
+        x = args[subject.batch_arg]
+        same = np.repeat(x.values[:1], IDENTICAL_ROWS, axis=0)
+        other = draw(S.related_seeds(args[subject.seed_arg], x64=config.x64))
+        return {"args": {**args, subject.batch_arg: x.with_values(same)}, "other_seed": other}
+
+    return repeated()

@@ -155,7 +155,7 @@ def usable_output(result: CallResult, expected: Expected, what: str = "the call"
         )
     if not (np.issubdtype(out.dtype, np.number) or out.dtype.name == "bfloat16"):
         raise PropertyFailure(f"{what} returned dtype {out.dtype}, not a number")
-    return out
+    return out.reshape(-1)
 
 
 # --------------------------------------------------------------------------- helpers of the checks

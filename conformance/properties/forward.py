@@ -24,6 +24,7 @@ from conformance.properties.cases import (
     ensemble_calls,
     golden_cases,
     golden_list,
+    identical_rows,
     invalid_calls,
     one_call,
     repeated_calls,
@@ -38,13 +39,14 @@ from conformance.properties.context import (
     usable_output,
 )
 from conformance.properties.registry import Case, prop
+from conformance.subjects import Args
 
 # --------------------------------------------------------------------------- properties
 
 
 @prop(one_call)
 def output_contract(ctx: Context, case: Case) -> None:
-    """Returns a jax.Array or np.ndarray, 1-D, of the promoted dtype, finite for finite inputs."""
+    """Returns a jax.Array or np.ndarray of the subject's shape and dtype, finite for finite inputs."""
     args = case["args"]
     expected = ctx.expected(args)
     result = ctx.call(args)
@@ -53,14 +55,15 @@ def output_contract(ctx: Context, case: Case) -> None:
     if result.output_type not in ("jax.Array", "numpy.ndarray"):
         raise PropertyFailure(f"returned {result.output_type}, expected a jax.Array or numpy.ndarray")
     out = result.output
-    check_that("not 1-D", lambda: chex.assert_rank(out, 1))
+    rank = len(expected.shape)
+    check_that(f"not {rank}-D" if rank != 1 else "not 1-D", lambda: chex.assert_rank(out, rank))
     check_that(f"wrong shape (expected {expected.shape})", lambda: chex.assert_shape(out, expected.shape))
     check_that(
-        f"wrong dtype (expected {expected.dtype.name}, JAX's promotion of "
-        f"{args[ctx.subject.batch_arg].dtype.name} with float32 parameters)",
+        f"wrong dtype (expected {expected.dtype.name}, {ctx.subject.dtype_rule}; the input is "
+        f"{args[ctx.subject.batch_arg].dtype.name})",
         lambda: chex.assert_type(out, expected.dtype),
     )
-    if np.all(np.isfinite(expected.value)):
+    if np.all(np.isfinite(expected.value)) and np.all(np.isfinite(expected.bound)):
         check_that("non-finite output for finite input", lambda: chex.assert_tree_all_finite(out))
 
 
@@ -247,11 +250,13 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
 
 
 @prop(seed_pairs, needs_signal=True)
-def seed_sensitivity(ctx: Context, case: Case) -> None:
+def seed_sensitivity(ctx: Context, case: Case) -> str | None:
     """Seeds naming different streams (modulo 2**32 without x64) give different outputs on non-zero input."""
     subject, args = ctx.subject, case["args"]
-    first = ctx.output(args)
     other = {**args, subject.seed_arg: case["other_seed"]}
+    if subject.reference_defined and np.array_equal(ctx.expected(args).value, ctx.expected(other).value):
+        return "on some inputs the per-sample reference itself gives both seeds the same output"
+    first = ctx.output(args)
     second = ctx.output(other, f"the call with seed {case['other_seed']}")
     if np.array_equal(first, second):
         raise PropertyFailure(
@@ -341,3 +346,74 @@ def golden(ctx: Context, case: Case) -> None:
         **verdict.details,
         matched_group=None,
     )
+
+
+#: How many standard errors apart a sample mean may lie from the reference's before the
+#: difference is a finding (two-sided, per element: about 2e-9 by chance).
+STANDARD_ERRORS = 6.0
+
+
+@prop(identical_rows, edges=False)
+def randomness_as_declared(ctx: Context, case: Case) -> None:
+    """Identical samples get their own draws (randomness "different") or the same ones ("same").
+
+    A batch of one sample repeated: with "different", its output rows must not all be alike,
+    the share of zero outputs and each element's mean over the rows must match the per-sample
+    loop's (the free reference ``loop``) within a few standard errors, and another seed must
+    not zero the very same outputs; with "same", the rows must agree within the tolerance.
+    """
+    subject, args = ctx.subject, case["args"]
+    rows = subject.output_rows(ctx.output(args), args).astype(np.float64)
+    loop = _loop_rows(ctx, args)
+    alike = bool(np.all(rows == rows[:1]))
+    if subject.randomness == "same":
+        spread = np.abs(rows - rows[:1]).max(initial=0.0)
+        allowed = float(ctx.expected(args).bound.max(initial=0.0))
+        if spread > allowed:
+            raise PropertyFailure(
+                f"declared randomness 'same', but {len(rows)} identical samples got different draws: "
+                f"rows differ by up to {spread:.3g} (allowed {allowed:.3g})"
+            )
+        return
+    if alike and not np.all(loop == loop[:1]):
+        raise PropertyFailure(
+            f"declared randomness 'different', but {len(rows)} identical samples got the same draws "
+            "(every output row is the same): one draw shared by the whole batch, as nnx.vmap with "
+            "in_axes=(None, 0) gives; split the random state per sample (nnx.split_rngs, StateAxes)"
+        )
+    for what, got, want in (
+        ("the share of zero outputs", rows == 0, loop == 0),
+        ("the mean output", rows, loop),
+    ):
+        _same_distribution(what, got.astype(np.float64), want.astype(np.float64))
+    other = {**args, subject.seed_arg: case["other_seed"]}
+    zeros = subject.output_rows(ctx.output(other, f"the call with seed {case['other_seed']}"), other) == 0
+    if np.array_equal(zeros, rows == 0) and not np.array_equal(_loop_rows(ctx, other) == 0, loop == 0):
+        raise PropertyFailure(
+            f"seeds {args[subject.seed_arg]!r} and {case['other_seed']!r} zero the same outputs in all "
+            f"{len(rows)} rows: the draws do not depend on the seed (a fixed key?)"
+        )
+
+
+def _loop_rows(ctx: Context, args: Args) -> np.ndarray:
+    """The per-sample loop's output rows (the free reference; the call itself when it is the loop)."""
+    witness = ctx.panel_output("loop", args) if "loop" in ctx.panel else ctx.call(args)
+    out = usable_output(witness, ctx.expected(args), "the per-sample loop")
+    return ctx.subject.output_rows(out, args).astype(np.float64)
+
+
+def _same_distribution(what: str, got: np.ndarray, want: np.ndarray) -> None:
+    """Per element, the mean over the rows of ``got`` lies within :data:`STANDARD_ERRORS` standard
+    errors of ``want``'s (both are samples of the per-sample draws)."""
+    n = got.shape[0]
+    diff = np.abs(got.mean(axis=0) - want.mean(axis=0))
+    error = np.sqrt((got.var(axis=0) + want.var(axis=0)) / max(n - 1, 1))
+    scale = np.maximum(np.abs(want).max(axis=0), 1e-30)
+    off = diff > STANDARD_ERRORS * error + 1e-5 * scale
+    if np.any(off):
+        i = int(np.argmax(off))
+        raise PropertyFailure(
+            f"{what} over {n} identical samples differs from the per-sample loop's at element {i}: "
+            f"{got.mean(axis=0)[i]:.4g} against {want.mean(axis=0)[i]:.4g} "
+            f"(more than {STANDARD_ERRORS:g} standard errors apart)"
+        )

@@ -40,13 +40,20 @@ from conformance.cases import corpus
 from conformance.cases.expectations import installed_versions, match
 from conformance.properties import PROPERTIES, Case, Property
 from conformance.properties.context import Context, SharedCache
+from conformance.run import user_subjects
 from conformance.run.compile_cache import enable as enable_compile_cache
 from conformance.run.profiles import get_profile
 from conformance.run.results import ImplResult, RunReport
 from conformance.run.runner import CellResult, apply_expectation, run_cell
 from conformance.run.scheduling import Spread
-from conformance.run.settings import EngineOptions, applicable_properties, is_builtin_spec, targets
-from conformance.subjects import Subject, get_subject
+from conformance.run.settings import (
+    EngineOptions,
+    applicable_properties,
+    is_builtin_spec,
+    parse_subjects,
+    targets,
+)
+from conformance.subjects import Subject
 from impl.registry import DEFAULT_SUBJECT, ImplementationLoadError, get, load, names
 
 
@@ -111,6 +118,7 @@ class Engine:
         self._contexts.clear()
         self._helpers.clear()
         self._pool.close()
+        user_subjects.close_all()
         self.restore_signal_handlers()
 
     # ------------------------------------------------------------------- pieces
@@ -133,6 +141,8 @@ class Engine:
         A built-in registered with known failures (a non-conformant reference) is no witness.
         """
         with self._lock:
+            if subject.name not in self._panels and subject.builtins is not None:
+                self._panels[subject.name] = user_subjects.panel(subject)  # served by its oracle worker
             if subject.name not in self._panels:
                 impls = [get(n, subject.name) for n in names(subject.name, builtin_only=True)]
                 self._panels[subject.name] = {
@@ -368,9 +378,11 @@ class Engine:
 
 def check(specs: Iterable[str], **options: Any) -> RunReport:
     """Check ``specs`` on one subject from Python: ``EngineOptions`` fields as keywords, plus
-    ``subject=`` (a name) and ``profile=`` (a name); returns the subject's report."""
-    subject = get_subject(options.pop("subject", DEFAULT_SUBJECT))
+    ``subject=`` (a name, or a per-sample declaration's ``file.py:attr``) and ``profile=`` (a
+    name); returns the subject's report."""
     profile = get_profile(options.pop("profile", "ci")).with_examples(options.pop("max_examples", None))
+    timeout = options.get("timeout") or profile.timeout
+    (subject,) = parse_subjects(options.pop("subject", DEFAULT_SUBJECT), options.get("x64", False), timeout)
     opts = EngineOptions(subjects=(subject,), profile=profile, specs=tuple(specs), **options)
     with Engine(opts) as engine:
         return engine.check_subject(subject)

@@ -21,7 +21,7 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, Verbosity, example, given, seed, settings
 from hypothesis.errors import FailedHealthCheck, Flaky, InvalidArgument, Unsatisfiable
 
-from conformance.base.failures import PropertyFailure, PropertySkip
+from conformance.base.failures import OracleError, PropertyFailure, PropertySkip
 from conformance.base.verdict import ReplayCommand, Status
 from conformance.cases import codec
 from conformance.numerics import tolerance
@@ -222,6 +222,20 @@ def run_cell(
                     f"ran no example {'in the whole domain' if edge is None else f'inside the edge {edge!r}'}"
                 )
                 break
+    except OracleError as e:  # the user's per-sample code could not give the expected answer
+        return CellResult(
+            prop.name,
+            prop.claim,
+            Status.ERROR,
+            tracker.examples,
+            ctx.calls - calls_before,
+            time.perf_counter() - tracker.start,
+            message=(
+                f"no verdict: {e} (the per-sample declaration's own code fails on a drawn input: fix "
+                "make or call, or narrow the subject with dims= or dtypes=)"
+            ),
+            edges=edges,
+        )
     except Exception as e:  # the suite's own fault, never the implementation's
         tb = traceback.format_exc(limit=-3)
         return CellResult(

@@ -17,12 +17,14 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from conformance.base.declaration import FREE_REFERENCES
 from conformance.boundary.executors import LOAD_TIMEOUT, Target
 from conformance.cases import corpus
 from conformance.cases.expectations import Expectation, ExpectationFileError, parse_file
 from conformance.numerics.tolerance import TOLERANCES
 from conformance.properties import GROUPS, PROPERTIES
 from conformance.run.profiles import Profile, get_profile
+from conformance.run.user_subjects import is_user_subject, open_subject
 from conformance.subjects import SUBJECTS, Subject, get_subject
 from impl.registry import (
     DEFAULT_SUBJECT,
@@ -101,10 +103,17 @@ class EngineOptions:
         ``--conformance-...``), so both faces say the same words about the same mistake.
         """
         try:
-            subjects = tuple(parse_subjects(subject))
             if max_examples is not None and max_examples < 1:
                 raise UsageError(f"{spell('--max-examples')} must be at least 1")
             chosen = get_profile(profile).with_examples(max_examples)
+            if isolation == "none" and is_user_subject(subject):
+                raise UsageError(
+                    f"{spell('--isolation')} none runs code in this process, and a per-sample subject's "
+                    f"code runs only in workers (use {spell('--isolation')} process)"
+                )
+            subjects = tuple(
+                parse_subjects(subject, x64, timeout or chosen.timeout, load_timeout or LOAD_TIMEOUT)
+            )
             if chosen.use_database and not chosen.derandomize:
                 from conformance.run.database import open_database_cached
 
@@ -128,7 +137,8 @@ class EngineOptions:
                 )
             for s in specs:  # what can be checked without importing the implementation's code
                 for subj in subjects:
-                    check_spec(s, subj.name)
+                    if not is_builtin_spec(s, subj.name):
+                        check_spec(s, subj.name)
             if isolation == "none":
                 for s in specs:
                     _builtin_or_usage_error(s, subjects, spell)
@@ -187,11 +197,19 @@ def _message(e: BaseException) -> str:
     return str(e)
 
 
-def parse_subjects(spec: str) -> list[Subject]:
-    """``NAME``, ``A,B`` or ``all`` -> the subjects (KeyError naming an unknown one)."""
+def parse_subjects(
+    spec: str, x64: bool = False, timeout: float = 60.0, load_timeout: float = LOAD_TIMEOUT
+) -> list[Subject]:
+    """``NAME``, ``A,B``, ``all`` or a per-sample declaration's ``file.py:attr`` / ``module:attr``
+    -> the subjects (KeyError naming an unknown one; a declaration's oracle worker is started)."""
     if spec.strip() == "all":
         return list(SUBJECTS.values())
-    return [get_subject(n.strip()) for n in spec.split(",") if n.strip()] or [get_subject(spec)]
+    out = []
+    for name in [n.strip() for n in spec.split(",") if n.strip()] or [spec]:
+        out.append(
+            open_subject(name, x64, timeout, load_timeout) if is_user_subject(name) else get_subject(name)
+        )
+    return out
 
 
 def applicable_properties(
@@ -253,9 +271,10 @@ def _expectations(
     if not os.path.isfile(path):
         raise UsageError(f"{spell('--expect')} {path}: no such file")
     entries = parse_file(path)
-    impls = {t.name for s in SUBJECTS.values() for t, _ in targets(s, options.specs)}
-    impls |= {t.name for s in SUBJECTS.values() for t, _ in targets(s, ())}
-    problems = unknown_names(entries, impls, set(PROPERTIES), set(SUBJECTS))
+    every = {**SUBJECTS, **{s.name: s for s in options.subjects}}
+    impls = {t.name for s in every.values() for t, _ in targets(s, options.specs)}
+    impls |= {t.name for s in every.values() for t, _ in targets(s, ())}
+    problems = unknown_names(entries, impls, set(PROPERTIES), set(every))
     if problems:
         raise UsageError("; ".join(problems))
     return tuple(entries)
@@ -285,8 +304,9 @@ def targets(subject: Subject | str, specs: Iterable[str]) -> list[tuple[Target, 
     subject_name = subject if isinstance(subject, str) else subject.name
     specs = list(specs)
     if not specs:
-        specs = names(subject_name, builtin_only=True)
-        specs += [s for s in entry_point_specs() if spec_name(s) not in specs]
+        specs = builtin_names(subject_name)
+        if not is_user_subject(subject_name):
+            specs += [s for s in entry_point_specs() if spec_name(s) not in specs]
     out: list[tuple[Target, str]] = []
     taken: set[str] = set()
     for spec in specs:
@@ -307,10 +327,15 @@ def _target_part(spec: str) -> str:
     return rest.strip() if eq and label.strip().isidentifier() else spec
 
 
+def builtin_names(subject: str) -> list[str]:
+    """The built-ins of ``subject``: the registry's, or a per-sample subject's free references."""
+    return list(FREE_REFERENCES) if is_user_subject(subject) else names(subject, builtin_only=True)
+
+
 def is_builtin_spec(spec: str, subject: str) -> bool:
     """Does ``spec`` (``NAME`` or ``LABEL=NAME``) name one of ``subject``'s built-ins? By this
     process's registry, without loading anything."""
-    return _target_part(spec) in names(subject, builtin_only=True)
+    return _target_part(spec) in builtin_names(subject)
 
 
 __all__ = [

@@ -30,7 +30,7 @@ Args = dict[str, Any]
 #: The catalogue's properties that apply only to a subject that names them in :func:`applicable`:
 #: the claims about ensemble members (a subject with a "member" output axis) and the comparison
 #: with checked-in golden values (a subject with golden cases, :mod:`conformance.cases.golden`).
-OPT_IN: tuple[str, ...] = ("member_independence", "distinct_members", "golden")
+OPT_IN: tuple[str, ...] = ("member_independence", "distinct_members", "golden", "randomness_as_declared")
 
 #: The properties that check a subject's derivative oracle: property -> the :class:`Subject`
 #: field it needs. A subject without that oracle cannot have the property.
@@ -139,6 +139,18 @@ class Subject:
     #: the JVP oracle: (args, tangent shaped like the batch, x64) -> Expected of the tangent output
     #: (flat like the output)
     jvp_expected: Callable[[Args, np.ndarray, bool], Expected] | None = None
+    #: what a batch does with the module's random draws: None (it draws none), "different"
+    #: (each sample its own) or "same" (every sample the same ones)
+    randomness: str | None = None
+    #: the names of its free references (a per-sample subject's); None: the registry's built-ins
+    builtins: tuple[str, ...] | None = None
+    #: defined by a per-sample reference run through the oracle, not by a formula: whether two
+    #: seeds must give different outputs on an input is the oracle's to say
+    reference_defined: bool = False
+    #: names of the batch argument's axes (where a gradient element lies)
+    batch_axes: tuple[str, ...] = ("row", "input coordinate")
+    #: how the output dtype is chosen, for a wrong-dtype message
+    dtype_rule: str = "JAX's promotion of the input dtype with float32 parameters"
 
     def __post_init__(self) -> None:
         if not self.properties:

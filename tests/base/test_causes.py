@@ -279,8 +279,14 @@ def test_the_module_imports_nothing_heavy() -> None:
     code = "import sys, conformance.base.causes; print(sorted(m for m in sys.modules if m.startswith(HEAVY)))"
     code = code.replace("HEAVY", repr(("jax", "hypothesis", "numpy", "rich", "conformance.")))
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    # the statuses come from conformance.base.verdict, itself as light (the standard library only)
-    expected = ["conformance.base", "conformance.base.causes", "conformance.base.verdict"]
+    # the statuses come from conformance.base.verdict, and `import conformance` brings the per-sample
+    # declaration (conformance.per_sample): both as light, the standard library only
+    expected = [
+        "conformance.base",
+        "conformance.base.causes",
+        "conformance.base.declaration",
+        "conformance.base.verdict",
+    ]
     assert done.stdout.strip() == repr(expected)
 
 

@@ -1,0 +1,447 @@
+"""A user's per-sample subject, worker side: its declaration, its free references, its oracle.
+
+Everything here runs user code (the declaration's ``make`` and ``call``, a batched
+implementation), so it runs in a worker, never in the runner. For a subject declared as
+``spec`` (``file.py:attr`` or ``module:attr``, naming a :func:`conformance.per_sample`),
+:func:`implementation` gives what the worker calls, always ``fn(seed, x_batch)``:
+
+* a free reference (``FREE_REFERENCES``): the per-sample Python loop, the
+  ``nnx.vmap(in_axes=(None, 0))`` lift, the manual split/merge lift;
+* the subject's :data:`ORACLE` worker function (:func:`oracle`): the float64 oracle, the float32
+  reference, the panel, gradients, and the declaration's plain description;
+* the user's batched implementation, which takes ``(model, x_batch)`` (the model ``make``
+  built for the batch's sample dims) or ``(seed, x_batch)`` (it builds its own: its first
+  parameter is named ``seed``).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from conformance.base.declaration import FREE_REFERENCES, PerSample
+from impl.registry import Implementation, ImplementationLoadError, find, load
+
+#: The references every per-sample subject has, in report order (the first is the canonical one).
+BUILTINS = ("loop", "nnx_vmap", "manual_lift")
+#: The implementation name the runner asks for the oracle under.
+ORACLE = "oracle"
+
+
+def is_declaration_spec(name: str) -> bool:
+    """Whether a subject name is a declaration's spec (``file.py:attr`` or ``module:attr``)."""
+    return ":" in name
+
+
+@functools.cache
+def declaration(spec: str) -> PerSample:
+    """The :class:`PerSample` at ``spec``; ImplementationLoadError in one line when it is not one."""
+    obj = find(spec)
+    if not isinstance(obj, PerSample):
+        raise ImplementationLoadError(
+            f"{spec!r} is a {type(obj).__name__}, not a per-sample subject: declare it with "
+            "conformance.per_sample(make=..., call=..., sample=...)"
+        )
+    return obj
+
+
+def sample_dims(decl: PerSample, x_batch: Any) -> dict[str, int]:
+    """The named sizes of one sample of ``x_batch``; ValueError naming ``x_batch`` for a wrong rank."""
+    shape = tuple(np.shape(x_batch))
+    if len(shape) != 1 + len(decl.sample):
+        names = ", ".join(("B", *decl.sample))
+        raise ValueError(f"x_batch must have shape ({names}): rank {1 + len(decl.sample)}, got shape {shape}")
+    return decl.dims_of(shape[1:])
+
+
+def make_model(decl: PerSample, seed: Any, x_batch: Any) -> Any:
+    return decl.make(int(seed), sample_dims(decl, x_batch))
+
+
+def _stack(decl: PerSample, model: Any, outs: list[Any], x_batch: Any) -> Any:
+    import jax.numpy as jnp
+
+    if outs:
+        return jnp.stack(outs)
+    one = sample_output(decl, model, x_batch.shape[1:], x_batch.dtype)
+    return jnp.zeros((0, *one.shape), one.dtype)
+
+
+def sample_output(decl: PerSample, model: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """``call`` on one sample of zeros, on a copy of ``model`` (so that a module drawing random
+    numbers moves no counter of the model itself): what an empty batch stacks to zero rows of."""
+    import jax.numpy as jnp
+    from flax import nnx
+
+    graphdef, state = nnx.split(model)
+    return jnp.asarray(decl.call(nnx.merge(graphdef, state), jnp.zeros(shape, dtype)))
+
+
+#: Compiled per-sample functions: (declaration, graph, kind) -> the function, or None where the
+#: call cannot be traced (Python control flow on values) and runs eagerly.
+_COMPILED: dict[tuple[int, Any, str], Any] = {}
+
+#: What tracing raises for code that needs concrete values.
+_UNTRACEABLE = (
+    "ConcretizationTypeError",
+    "TracerBoolConversionError",
+    "TracerIntegerConversionError",
+    "TracerArrayConversionError",
+    "UnexpectedTracerError",
+)
+
+
+def per_sample(decl: PerSample, graphdef: Any, kind: str) -> Callable[..., Any]:
+    """``one(state, x, [direction])``: the per-sample ``call`` of the model ``graphdef`` with
+    ``state`` on one sample ``x`` (``kind`` "call"), or its VJP ("vjp", along a direction shaped
+    like the output) or JVP ("jvp", along one shaped like ``x``). Compiled once per graph and
+    shape, a sample at a time as written; a call that cannot be traced runs eagerly."""
+    import jax
+    from flax import nnx
+
+    def call(state: Any, x: Any) -> Any:
+        return decl.call(nnx.merge(graphdef, state), x)
+
+    def vjp(state: Any, x: Any, cotangent: Any) -> Any:
+        out, pullback = jax.vjp(lambda s: call(state, s), x)
+        return pullback(cotangent.reshape(out.shape).astype(out.dtype))[0]
+
+    def jvp(state: Any, x: Any, tangent: Any) -> Any:
+        return jax.jvp(lambda s: call(state, s), (x,), (tangent.astype(x.dtype),))[1]
+
+    eager = {"call": call, "vjp": vjp, "jvp": jvp}[kind]
+    key = (id(decl), graphdef, kind)
+    compiled = _COMPILED.setdefault(key, jax.jit(eager))
+
+    def one(*args: Any) -> Any:
+        if _COMPILED.get(key) is not None:
+            try:
+                return compiled(*args)
+            except Exception as e:
+                if type(e).__name__ not in _UNTRACEABLE:
+                    raise
+                _COMPILED[key] = None
+        return eager(*args)
+
+    return one
+
+
+def loop(decl: PerSample) -> Callable[[Any, Any], Any]:
+    """The per-sample Python loop: ``call`` on each sample in turn, outputs stacked.
+
+    Randomness ``"same"``: a fresh model for every sample (each draws what the first draws);
+    otherwise one model, whose random state moves on from one sample to the next."""
+
+    def fn(seed: Any, x_batch: Any) -> Any:
+        model = make_model(decl, seed, x_batch)
+        if decl.randomness is None:  # the same call on every sample: compiled once per shape
+            from flax import nnx
+
+            graphdef, state = nnx.split(model)
+            one = per_sample(decl, graphdef, "call")
+            return _stack(decl, model, [one(state, x_batch[i]) for i in range(x_batch.shape[0])], x_batch)
+        outs = []
+        for i in range(x_batch.shape[0]):
+            m = make_model(decl, seed, x_batch) if decl.randomness == "same" and i else model
+            outs.append(decl.call(m, x_batch[i]))
+        return _stack(decl, model, outs, x_batch)
+
+    return fn
+
+
+def nnx_vmap(decl: PerSample) -> Callable[[Any, Any], Any]:
+    """``nnx.vmap`` of the per-sample call: the model shared (``in_axes=(None, 0)``); with
+    randomness ``"different"``, its random state split per sample (``nnx.split_rngs`` and
+    ``StateAxes({RngState: 0, ...: None})``, graph mode)."""
+    from flax import nnx
+
+    def fn(seed: Any, x_batch: Any) -> Any:
+        model = make_model(decl, seed, x_batch)
+        if x_batch.shape[0] == 0:
+            return _stack(decl, model, [], x_batch)
+        if decl.randomness == "different":
+            axes = nnx.StateAxes({nnx.RngState: 0, ...: None})
+
+            @nnx.split_rngs(splits=x_batch.shape[0])
+            @nnx.vmap(in_axes=(axes, 0))
+            def split(m: Any, x: Any) -> Any:
+                return decl.call(m, x)
+
+            return split(model, x_batch)
+        return nnx.vmap(decl.call, in_axes=(None, 0))(model, x_batch)
+
+    return fn
+
+
+def manual_lift(decl: PerSample) -> Callable[[Any, Any], Any]:
+    """``nnx.split`` once, ``jax.vmap`` of ``nnx.merge`` and the call, state shared; with randomness
+    ``"different"``, the random state split per sample (``nnx.split_rngs``) and mapped over axis 0."""
+    import jax
+    from flax import nnx
+
+    def fn(seed: Any, x_batch: Any) -> Any:
+        model = make_model(decl, seed, x_batch)
+        if x_batch.shape[0] == 0:
+            return _stack(decl, model, [], x_batch)
+        if decl.randomness == "different":
+            with nnx.split_rngs(model, splits=x_batch.shape[0]):
+                graphdef, rngs, rest = nnx.split(model, nnx.RngState, ...)
+                lifted = jax.vmap(
+                    lambda r, s, x: decl.call(nnx.merge(graphdef, r, s), x), in_axes=(0, None, 0)
+                )
+                return lifted(rngs, rest, x_batch)
+        graphdef, state = nnx.split(model)
+        return jax.vmap(lambda s, x: decl.call(nnx.merge(graphdef, s), x), in_axes=(None, 0))(state, x_batch)
+
+    return fn
+
+
+#: The free references by name.
+REFERENCES: dict[str, Callable[[PerSample], Callable[[Any, Any], Any]]] = dict(
+    zip(FREE_REFERENCES, (loop, nnx_vmap, manual_lift), strict=True)
+)
+
+
+#: The references the tolerance measures: the per-sample loop and the nnx.vmap lift (two ways of
+#: batching the same float32 arithmetic; the manual lift computes what the nnx.vmap one does).
+TOLERANCE_REFERENCES = ("loop", "nnx_vmap")
+
+
+def takes_seed(fn: Any) -> bool:
+    """Whether a batched implementation builds its own model: its first parameter is named ``seed``."""
+    try:
+        params = list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] == "seed"
+
+
+def with_model(decl: PerSample, impl: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """A ``(model, x_batch)`` implementation as ``fn(seed, x_batch)``: the model built by ``make``."""
+
+    def fn(seed: Any, x_batch: Any) -> Any:
+        if np.ndim(x_batch) == len(decl.sample):  # one sample, no batch axis: its model, and the call
+            return impl(decl.make(int(seed), decl.dims_of(np.shape(x_batch))), x_batch)
+        return impl(make_model(decl, seed, x_batch), x_batch)
+
+    return fn
+
+
+def implementation(spec: str, subject: str) -> Implementation:
+    """What a worker serves for ``spec`` under the per-sample subject ``subject``."""
+    decl = declaration(subject)
+    makers = {**REFERENCES, ORACLE: oracle}
+    label, eq, target = spec.partition("=")
+    name, target = (label.strip(), target.strip()) if eq else (spec.strip(), spec.strip())
+    if target in makers:
+        return Implementation(name, makers[target](decl), target, subject, builtin=True)
+    impl = load(spec, subject)
+    try:
+        inspect.signature(impl.fn).bind(None, None)
+    except TypeError:
+        raise ImplementationLoadError(
+            f"{spec!r}: a batched implementation of a per-sample subject takes two arguments, "
+            "(model, x_batch) or (seed, x_batch)"
+        ) from None
+    except ValueError:  # no signature to read: the calls will tell
+        pass
+    fn = impl.fn if takes_seed(impl.fn) else with_model(decl, impl.fn)
+    return Implementation(impl.name, fn, impl.spec, subject, impl.builtin, impl.known_failures)
+
+
+# --------------------------------------------------------------------------- the oracle
+
+
+def _floating(leaf: Any, dtype: Any) -> Any:
+    """A floating leaf cast to ``dtype``; any other leaf (RNG keys and counts) copied, so that the
+    model built from it owns it in the float64 block."""
+    import jax.numpy as jnp
+
+    if hasattr(leaf, "dtype") and jnp.issubdtype(leaf.dtype, jnp.floating):
+        return leaf.astype(dtype)
+    return jnp.array(leaf) if hasattr(leaf, "dtype") else leaf
+
+
+def _split(decl: PerSample, seed: Any, x: np.ndarray) -> tuple[Any, Any, Any]:
+    """The model as ``make`` makes it, in the run's precision (the same seed draws the same bits),
+    and its graph and state, for :func:`_wide` to rebuild in float64."""
+    from flax import nnx
+
+    model = make_model(decl, seed, x)
+    graphdef, state = nnx.split(model)
+    return model, graphdef, state
+
+
+def _wide_state(state: Any) -> Any:
+    """``state`` with every floating leaf cast to float64 (inside the float64 block)."""
+    import jax
+    import jax.numpy as jnp
+
+    return jax.tree.map(lambda a: _floating(a, jnp.float64), state)
+
+
+def _wide(graphdef: Any, state: Any) -> Any:
+    """The model with every floating leaf of its state cast to float64: built inside the float64
+    block, where it is called (NNX ties a variable to the trace context it was made in)."""
+    from flax import nnx
+
+    return nnx.merge(graphdef, _wide_state(state))
+
+
+class _Float64:
+    """``jax_enable_x64`` on inside the block, as it was after it."""
+
+    def __enter__(self) -> None:
+        import jax
+
+        self.was = bool(jax.config.jax_enable_x64)
+        jax.config.update("jax_enable_x64", True)
+
+    def __exit__(self, *exc: Any) -> None:
+        import jax
+
+        jax.config.update("jax_enable_x64", self.was)
+
+
+def _draws_randomly(decl: PerSample, model: Any, sample: Any) -> bool:
+    """Whether two calls on one sample differ: the module draws random numbers."""
+    first, second = (np.asarray(decl.call(model, sample)) for _ in range(2))
+    return not np.array_equal(first, second, equal_nan=True)
+
+
+def forward(decl: PerSample, seed: Any, x: np.ndarray) -> np.ndarray:
+    """The float64 oracle: ``call`` on each sample, in float64, on the float64 model."""
+    import jax.numpy as jnp
+
+    made, graphdef, state = _split(decl, seed, x)
+    if decl.randomness is None and x.shape[0] and _draws_randomly(decl, made, x[0]):
+        raise ValueError(
+            "the per-sample call draws random numbers (two calls on one sample differ): "
+            "declare randomness='different' or 'same' in conformance.per_sample"
+        )
+    with _Float64():
+        wide = _wide(graphdef, state)
+        outs = []
+        if decl.randomness is None:
+            one, wide_state = per_sample(decl, graphdef, "call"), _wide_state(state)
+            outs = [np.asarray(one(wide_state, jnp.asarray(x[i], jnp.float64))) for i in range(x.shape[0])]
+        for i in range(x.shape[0] if decl.randomness else 0):  # "same": a fresh model every sample
+            model = _wide(graphdef, state) if decl.randomness == "same" and i else wide
+            outs.append(np.asarray(decl.call(model, jnp.asarray(x[i], jnp.float64))))
+        if not outs:
+            return np.zeros((0, *sample_output(decl, wide, x.shape[1:], jnp.float64).shape), np.float64)
+    if outs[0].dtype != np.float64:
+        raise ValueError(
+            f"the per-sample call does not compute in float64: float64 input and parameters gave "
+            f"{outs[0].dtype} (a hard-coded cast or a host callback?); the oracle needs float64"
+        )
+    return np.stack(outs)
+
+
+def gradient(decl: PerSample, seed: Any, x: np.ndarray, request: dict[str, Any]) -> np.ndarray:
+    """The VJP (``request["kind"]`` "vjp", along ``request["direction"]`` shaped like the output) or
+    the JVP ("jvp", along a direction shaped like ``x``) of the per-sample loop with respect to
+    the batch: in float64 (``request["precision"]`` "oracle") or as made ("reference")."""
+    import contextlib
+
+    import jax.numpy as jnp
+
+    made, graphdef, state = _split(decl, seed, x)
+    exact = request.get("precision") == "oracle"
+    kind = request["kind"]
+    direction = np.asarray(request["direction"])
+    with _Float64() if exact else contextlib.nullcontext():
+        model_state = _wide_state(state) if exact else state
+        xs = jnp.asarray(x, jnp.float64) if exact else jnp.asarray(x)
+        if xs.shape[0] == 0:  # a gradient of an empty batch is empty: shaped like x, or the output
+            model = _wide(graphdef, state) if exact else made
+            shape = (
+                xs.shape if kind == "vjp" else (0, *sample_output(decl, model, xs.shape[1:], xs.dtype).shape)
+            )
+            return np.zeros(shape, xs.dtype)
+        one = per_sample(decl, graphdef, kind)
+        rows = [one(model_state, xs[i], jnp.asarray(direction[i])) for i in range(xs.shape[0])]
+        return np.asarray(jnp.stack(rows))
+
+
+def oracle(decl: PerSample) -> Callable[..., Any]:
+    """``fn(seed, x_batch, request)``, what the runner asks of a per-sample subject's worker:
+
+    * ``"oracle"`` -- the float64 oracle (:func:`forward`);
+    * ``"reference"`` -- the float32 references, stacked: the loop and the ``nnx.vmap`` lift on
+      the model as made, in the run's precision;
+    * ``"loop"``, ``"nnx_vmap"``, ``"manual_lift"`` -- a free reference, for the panel;
+    * a dict -- a gradient of the oracle or of the reference (:func:`gradient`);
+    * ``"describe"`` -- the declaration as plain data (the bytes of its JSON), once
+      :func:`probe` has seen it work.
+
+    A module that does not compute in float64, or draws random numbers without declaring it,
+    is a ValueError saying so.
+    """
+
+    def fn(seed: Any, x_batch: Any, request: Any = "oracle") -> Any:
+        if isinstance(request, dict):
+            return gradient(decl, seed, np.asarray(x_batch), request)
+        if request == "describe":
+            probe(decl)
+            return np.frombuffer(json.dumps(decl.describe()).encode(), np.uint8).copy()
+        if request == "reference":  # the loop and the nnx.vmap lift: the tolerance takes the farther
+            return np.stack(
+                [np.asarray(REFERENCES[name](decl)(seed, x_batch)) for name in TOLERANCE_REFERENCES]
+            )
+        if request in REFERENCES:
+            return REFERENCES[request](decl)(seed, x_batch)
+        return forward(decl, seed, np.asarray(x_batch))
+
+    return fn
+
+
+def probe(decl: PerSample) -> None:
+    """Build the model and call it on a batch of two small samples, in the run's precision and in
+    float64; ValueError saying what is wrong with the declaration and how to fix it."""
+    from conformance.base.declaration import Dim
+
+    dims = {n: (lambda s: s[min(1, len(s) - 1)])(decl.dims.get(n, Dim()).sizes()) for n in decl.sample}
+    x = np.random.default_rng(0).standard_normal((2, *dims.values())).astype(np.float32)
+    where = f"a batch of two samples of shape {tuple(dims.values())} (dims {dims})"
+    try:
+        one = decl.call(make_model(decl, 0, x), x[0])
+        if not (hasattr(one, "shape") and hasattr(one, "dtype")):
+            raise ValueError(
+                f"call(model, x) on one sample must return an array; on {where} it returned "
+                f"{type(one).__name__}"
+            )
+        loop(decl)(0, x)
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(
+            f"the declaration fails on {where}: make or call raised {type(e).__name__}: {e}"
+        ) from None
+    try:
+        base = forward(decl, 0, x)
+        wide, direction = x.astype(np.float64), np.random.default_rng(1).standard_normal(x.shape)
+        finer = forward(decl, 0, wide * (1 + 2.0**-40 * direction))  # below float32's resolution
+        coarser = forward(decl, 0, wide * (1 + 2.0**-16 * direction))
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(
+            f"the per-sample call cannot run in float64 on {where}: {type(e).__name__}: {e} "
+            "(give the subject dtypes it can run in, or remove the cast that stops it)"
+        ) from None
+    # In float64 the output moves in proportion to the input: a change 2**-24 times smaller moves
+    # it 2**-24 times less. Where it moves much less, the input was rounded to float32 on the way.
+    coarse, fine = np.abs(coarser - base), np.abs(finer - base)
+    # elements that move well above float64's own rounding of them under the smaller change
+    seen = (coarse > 1e-3 * coarse.max(initial=0.0)) & (coarse * 2.0**-24 > 2.0**-44 * np.abs(base))
+    if np.any(seen) and np.min(fine[seen] / (coarse[seen] * 2.0**-24)) < 0.5:
+        raise ValueError(
+            f"the per-sample call does not compute in float64 on {where}: it ignores input changes "
+            "below float32's resolution (a hard-coded cast to float32?); the oracle needs float64"
+        )

@@ -1,0 +1,151 @@
+"""A user's per-sample subject in a run: its oracle worker, its :class:`Subject`, its panel.
+
+``--subject file.py:attr`` (or ``module:attr``) names a :func:`conformance.per_sample`
+declaration. Its code is the user's, so the runner never imports it: one worker per subject
+(the *oracle worker*, :mod:`conformance.boundary.per_sample`) loads it, says what it declares
+(plain data), and answers the float64 oracle, the float32 per-sample reference and the free
+references of the panel (``loop``, ``nnx_vmap``, ``manual_lift``). A hang, an exit or garbage
+in that worker is an :class:`~conformance.base.failures.OracleError` naming the subject, and
+the run goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import numpy as np
+
+from conformance.base.declaration import FREE_REFERENCES
+from conformance.base.failures import OracleError
+from conformance.boundary.calls import CallResult
+from conformance.boundary.executors import LOAD_TIMEOUT, Target, WorkerExecutor
+from conformance.boundary.per_sample import ORACLE
+from conformance.subjects import Subject
+from conformance.subjects.per_sample import per_sample_subject
+from impl.registry import Implementation, ImplementationLoadError, check_spec
+
+
+class OracleWorker:
+    """The worker that answers for one per-sample subject; one call at a time."""
+
+    def __init__(self, spec: str, x64: bool, timeout: float, load_timeout: float) -> None:
+        self.spec = spec
+        self.executor = WorkerExecutor(Target(ORACLE, ORACLE, spec), x64, timeout, load_timeout)
+        self.lock = threading.Lock()
+        #: what the declaration says of itself (:meth:`describe`)
+        self.description: dict[str, Any] = {}
+
+    def call(self, args: dict[str, Any], request: str) -> CallResult:
+        with self.lock:
+            return self.executor.call({"seed": args["seed"], "x_batch": args["x_batch"], "request": request})
+
+    def ask(self, args: dict[str, Any], request: str) -> np.ndarray:
+        """The answer to ``request`` for ``args``; OracleError saying why there is none."""
+        result = self.call(args, request)
+        if result.status != "ok" or result.output is None:
+            raise OracleError(f"{_asked(request)} of {self.spec} {result.describe_failure()}")
+        return result.output
+
+    def describe(self) -> dict[str, Any]:
+        """What the declaration says of itself, once it has run on a small batch; ImplementationLoadError
+        in one line when it cannot be loaded or does not work."""
+        try:
+            self.executor.start()
+        except ImplementationLoadError as e:
+            raise ImplementationLoadError(f"--subject {self.spec}: {e}") from None
+        x = np.zeros((0,), np.float32)
+        result = self.call({"seed": 0, "x_batch": x}, "describe")
+        if result.status != "ok" or result.output is None:
+            raise ImplementationLoadError(f"--subject {self.spec}: {result.describe_failure()}")
+        try:
+            return json.loads(result.output.tobytes().decode())
+        except (UnicodeDecodeError, ValueError) as e:
+            raise ImplementationLoadError(
+                f"--subject {self.spec}: its worker sent no description ({e})"
+            ) from None
+
+    def close(self) -> None:
+        self.executor.close()
+
+
+def _asked(request: Any) -> str:
+    """What a request to the oracle worker asks for, in words."""
+    if isinstance(request, dict):
+        precision = "float64" if request.get("precision") == "oracle" else "float32 reference"
+        return f"the {precision} {str(request.get('kind', '')).upper()}"
+    if request == "oracle":
+        return "the float64 oracle"
+    if request == "reference":
+        return "the float32 per-sample reference"
+    return f"the free reference {request}"
+
+
+class PanelMember:
+    """A free reference of a per-sample subject, served by the subject's oracle worker."""
+
+    healthy = False
+
+    def __init__(self, worker: OracleWorker, name: str) -> None:
+        self.worker = worker
+        self.impl = Implementation(name, None, name, worker.spec, builtin=True)  # type: ignore[arg-type]
+
+    @property
+    def given_up(self) -> bool:
+        return self.worker.executor.given_up
+
+    @property
+    def evidence(self) -> str:
+        return self.worker.executor.evidence
+
+    def start(self) -> None:
+        self.worker.executor.start()
+
+    def call(self, args: dict[str, Any], transform: dict[str, Any] | None = None) -> CallResult:
+        if transform:
+            raise ValueError("the panel of a per-sample subject answers plain calls only")
+        return self.worker.call(args, self.impl.name)
+
+    def close(self) -> None:  # the worker is the subject's, closed with it
+        pass
+
+
+#: The oracle worker of each per-sample subject opened in this process.
+_WORKERS: dict[str, OracleWorker] = {}
+_LOCK = threading.Lock()
+
+
+def is_user_subject(name: str) -> bool:
+    return ":" in name
+
+
+def open_subject(
+    spec: str, x64: bool = False, timeout: float = 60.0, load_timeout: float = LOAD_TIMEOUT
+) -> Subject:
+    """The subject declared at ``spec``, its oracle worker started (one per spec and process)."""
+    check_spec(spec)
+    with _LOCK:
+        worker = _WORKERS.get(spec)
+        if worker is None or worker.executor.x64 != x64:
+            if worker is not None:
+                worker.close()
+            worker = OracleWorker(spec, x64, timeout, load_timeout)
+            worker.description = worker.describe()
+            _WORKERS[spec] = worker
+    return per_sample_subject(spec, worker.description, worker.ask)
+
+
+def panel(subject: Subject) -> dict[str, PanelMember]:
+    """The free references of a per-sample subject, as the panel of trusted witnesses."""
+    worker = _WORKERS[subject.name]
+    return {name: PanelMember(worker, name) for name in FREE_REFERENCES}
+
+
+def close_all() -> None:
+    """End every oracle worker of this process."""
+    with _LOCK:
+        workers = list(_WORKERS.values())
+        _WORKERS.clear()
+    for w in workers:
+        w.close()

@@ -1,0 +1,164 @@
+"""A per-sample subject, worker side (conformance/boundary/per_sample.py), called in this process:
+the free references agree with the loop, the oracle is float64, and a declaration that cannot work
+is one line saying why."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conformance.boundary import per_sample as ps
+from impl.registry import ImplementationLoadError
+
+MODULES = """
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+import conformance
+
+
+class Block(nnx.Module):
+    def __init__(self, d, rngs, cast=False, noise=False):
+        self.lin = nnx.Linear(d, d, rngs=rngs)
+        self.norm = nnx.LayerNorm(d, rngs=rngs)
+        self.cast, self.noise = cast, noise
+        self.rngs = rngs
+
+    def __call__(self, x):  # x: (L, D), one sample
+        if self.cast:  # a hard-coded cast: the float64 oracle would see float32 input
+            return x + self.lin(x.astype(jnp.float32))
+        h = self.norm(x)
+        if self.noise:
+            h = h + jax.random.normal(self.rngs.noise(), h.shape)
+        return x + jax.nn.gelu(self.lin(h), approximate=True)
+
+
+def _make(**kw):
+    return lambda seed, dims: Block(dims["D"], nnx.Rngs(seed, noise=seed + 1), **kw)
+
+
+good = conformance.per_sample(make=_make(), call=lambda m, x: m(x), sample=("L", "D"))
+casts = conformance.per_sample(make=_make(cast=True), call=lambda m, x: m(x), sample=("L", "D"))
+noisy = conformance.per_sample(make=_make(noise=True), call=lambda m, x: m(x), sample=("L", "D"))
+declared = conformance.per_sample(
+    make=_make(noise=True), call=lambda m, x: m(x), sample=("L", "D"), randomness="different"
+)
+breaks = conformance.per_sample(make=lambda seed, dims: 1 / 0, call=lambda m, x: x, sample=("D",))
+listy = conformance.per_sample(make=_make(), call=lambda m, x: [1, 2], sample=("L", "D"))
+not_a_declaration = 42
+
+
+def batched(model, x_batch):
+    return nnx.vmap(lambda m, x: m(x), in_axes=(None, 0))(model, x_batch)
+
+
+def own_model(seed, x_batch):
+    return batched(Block(x_batch.shape[-1], nnx.Rngs(seed, noise=seed + 1)), x_batch)
+
+
+def three(a, b, c):
+    return a
+"""
+
+
+@pytest.fixture(scope="module")
+def subjects(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("subjects") / "my_subjects.py"
+    path.write_text(textwrap.dedent(MODULES))
+    return path
+
+
+def _x(b: int = 3, length: int = 2, d: int = 4) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((b, length, d)).astype(np.float32)
+
+
+def test_the_free_references_agree_with_the_loop(subjects: Path) -> None:
+    decl = ps.declaration(f"{subjects}:good")
+    x = _x()
+    loop = np.asarray(ps.loop(decl)(7, x))
+    assert loop.shape == (3, 2, 4) and loop.dtype == np.float32
+    for name in ("nnx_vmap", "manual_lift"):
+        np.testing.assert_allclose(np.asarray(ps.REFERENCES[name](decl)(7, x)), loop, rtol=2e-6, atol=2e-6)
+    assert np.asarray(ps.loop(decl)(7, x[:0])).shape == (0, 2, 4)
+
+
+def test_the_oracle_is_float64_and_close_to_the_loop(subjects: Path) -> None:
+    decl = ps.declaration(f"{subjects}:good")
+    fn = ps.oracle(decl)
+    x = _x()
+    wide = fn(7, x, "oracle")
+    assert wide.dtype == np.float64 and wide.shape == (3, 2, 4)
+    references = fn(7, x, "reference")
+    assert references.shape == (2, 3, 2, 4)
+    np.testing.assert_allclose(references[0], wide, rtol=1e-5, atol=1e-5)
+    assert not np.array_equal(references[0].astype(np.float64), wide)  # float64 is not float32
+    assert fn(7, x[:0], "oracle").shape == (0, 2, 4)
+
+
+def test_gradients_of_the_oracle_and_of_the_reference(subjects: Path) -> None:
+    decl = ps.declaration(f"{subjects}:good")
+    fn = ps.oracle(decl)
+    x = _x()
+    ct = np.ones_like(x)
+    vjp64 = fn(7, x, {"kind": "vjp", "direction": ct, "precision": "oracle"})
+    vjp32 = fn(7, x, {"kind": "vjp", "direction": ct, "precision": "reference"})
+    assert vjp64.dtype == np.float64 and vjp32.dtype == np.float32 and vjp64.shape == x.shape
+    np.testing.assert_allclose(vjp32, vjp64, rtol=1e-4, atol=1e-4)
+    jvp64 = fn(7, x, {"kind": "jvp", "direction": ct, "precision": "oracle"})
+    assert jvp64.shape == (3, 2, 4)
+
+
+def test_a_batched_implementation_gets_the_model_or_makes_its_own(subjects: Path) -> None:
+    loop = np.asarray(ps.loop(ps.declaration(f"{subjects}:good"))(7, _x()))
+    for name in ("batched", "own_model"):
+        impl = ps.implementation(f"{subjects}:{name}", f"{subjects}:good")
+        np.testing.assert_allclose(np.asarray(impl.fn(7, _x())), loop, rtol=2e-6, atol=2e-6)
+    assert ps.takes_seed(ps.declaration) is False
+    with pytest.raises(ImplementationLoadError, match=r"takes two arguments, \(model, x_batch\) or \(seed"):
+        ps.implementation(f"{subjects}:three", f"{subjects}:good")
+
+
+def test_one_sample_without_the_batch_axis_reaches_the_implementation(subjects: Path) -> None:
+    """invalid_input_rejected hands a lone sample over: the implementation, not the suite, must refuse it."""
+    impl = ps.implementation(f"{subjects}:batched", f"{subjects}:good")
+    out = np.asarray(impl.fn(7, _x()[0]))  # nnx.vmap over L: silently the wrong thing
+    assert out.shape == (2, 4)
+    with pytest.raises(ValueError, match=r"x_batch must have shape \(B, L, D\)"):
+        ps.loop(ps.declaration(f"{subjects}:good"))(7, _x()[0])
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("casts", "does not compute in float64 on a batch of two samples of shape (2, 2)"),
+        ("noisy", "draws random numbers (two calls on one sample differ): declare randomness"),
+        (
+            "breaks",
+            "the declaration fails on a batch of two samples of shape (2,) (dims {'D': 2}): make or call",
+        ),
+        ("listy", "call(model, x) on one sample must return an array"),
+    ],
+)
+def test_a_declaration_that_cannot_work_says_why_when_probed(subjects: Path, name: str, words: str) -> None:
+    with pytest.raises(ValueError) as e:
+        ps.probe(ps.declaration(f"{subjects}:{name}"))
+    assert words in str(e.value), str(e.value)
+
+
+def test_a_declared_random_module_is_probed_fine_and_the_loop_draws_per_sample(subjects: Path) -> None:
+    decl = ps.declaration(f"{subjects}:declared")
+    ps.probe(decl)
+    same = np.repeat(_x(1), 4, axis=0)
+    rows = np.asarray(ps.loop(decl)(3, same)).reshape(4, -1)
+    assert len({r.tobytes() for r in rows}) == 4  # each sample its own draw
+    split = np.asarray(ps.nnx_vmap(decl)(3, same)).reshape(4, -1)
+    assert len({r.tobytes() for r in split}) == 4
+
+
+def test_not_a_declaration_is_refused_by_name(subjects: Path) -> None:
+    with pytest.raises(ImplementationLoadError, match="is a int, not a per-sample subject: declare it with"):
+        ps.declaration(f"{subjects}:not_a_declaration")
