@@ -222,22 +222,16 @@ def run_cell(
                     f"ran no example {'in the whole domain' if edge is None else f'inside the edge {edge!r}'}"
                 )
                 break
-    except OracleError as e:  # the user's per-sample code could not give the expected answer
-        return CellResult(
-            prop.name,
-            prop.claim,
-            Status.ERROR,
-            tracker.examples,
-            ctx.calls - calls_before,
-            time.perf_counter() - tracker.start,
-            message=(
+    except Exception as e:  # no verdict: the user's per-sample code failed, or the suite did
+        if isinstance(e, OracleError):
+            message = (
                 f"no verdict: {e} (the per-sample declaration's own code fails on a drawn input: fix "
                 "make or call, or narrow the subject with dims= or dtypes=)"
-            ),
-            edges=edges,
-        )
-    except Exception as e:  # the suite's own fault, never the implementation's
-        tb = traceback.format_exc(limit=-3)
+            )
+        else:  # the suite's own fault, never the implementation's
+            message = (
+                f"internal error in the suite: {type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"
+            )
         return CellResult(
             prop.name,
             prop.claim,
@@ -245,7 +239,7 @@ def run_cell(
             tracker.examples,
             ctx.calls - calls_before,
             time.perf_counter() - tracker.start,
-            message=f"internal error in the suite: {type(e).__name__}: {e}\n{tb}",
+            message=message,
             edges=edges,
         )
     end = time.perf_counter()

@@ -11,6 +11,7 @@ the run goes on.
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import threading
 from typing import Any
@@ -116,14 +117,33 @@ _WORKERS: dict[str, OracleWorker] = {}
 _LOCK = threading.Lock()
 
 
+#: The entry-point group under which installed packages advertise per-sample subjects, as they
+#: advertise implementations: ``NAME = "package.module:declaration"``.
+SUBJECT_ENTRY_POINTS = "nnx_conformance.subjects"
+
+
+def advertised() -> dict[str, str]:
+    """Per-sample subjects advertised by installed packages: name -> ``module:attr`` (nothing imported)."""
+    return {ep.name: ep.value for ep in importlib.metadata.entry_points(group=SUBJECT_ENTRY_POINTS)}
+
+
+def user_spec(name: str) -> str | None:
+    """The declaration's spec a subject name stands for: itself (``file.py:attr``, ``module:attr``),
+    an advertised subject's, or None for a built-in subject's name."""
+    name = name.strip()
+    return name if ":" in name else advertised().get(name)
+
+
 def is_user_subject(name: str) -> bool:
-    return ":" in name
+    return user_spec(name) is not None
 
 
 def open_subject(
     spec: str, x64: bool = False, timeout: float = 60.0, load_timeout: float = LOAD_TIMEOUT
 ) -> Subject:
-    """The subject declared at ``spec``, its oracle worker started (one per spec and process)."""
+    """The subject declared at ``spec`` (or advertised under that name), its oracle worker started
+    (one per spec and process)."""
+    spec = user_spec(spec) or spec
     check_spec(spec)
     with _LOCK:
         worker = _WORKERS.get(spec)
@@ -143,9 +163,8 @@ def panel(subject: Subject) -> dict[str, PanelMember]:
 
 
 def close_all() -> None:
-    """End every oracle worker of this process."""
+    """End every oracle worker of this process (a subject used again starts its worker again)."""
     with _LOCK:
         workers = list(_WORKERS.values())
-        _WORKERS.clear()
     for w in workers:
         w.close()

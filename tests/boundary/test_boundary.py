@@ -23,6 +23,7 @@ import pytest
 from conformance.run.settings import targets
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.adversarial.forges import MARKER_ENV
+from tests.boundary.helpers import env
 
 ROOT = Path(__file__).resolve().parents[2]
 ADVERSARIAL = {
@@ -55,13 +56,6 @@ VERDICTS = {
 }
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.update(extra)
-    return env
-
-
 def _descendants(pid: int) -> set[int]:
     """Every live process whose parent chain reaches ``pid``, or whose command line names it."""
     found = set()
@@ -90,7 +84,7 @@ def test_the_adversarial_zoo_gets_its_verdicts_and_the_built_in_its_own(tmp_path
     for spec in ADVERSARIAL.values():
         cmd += ["--impl", spec]
     done = subprocess.run(
-        cmd, cwd=ROOT, env=_env(**{MARKER_ENV: str(marker)}), capture_output=True, text=True, timeout=600
+        cmd, cwd=ROOT, env=env(**{MARKER_ENV: str(marker)}), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 2, done.stdout + done.stderr  # load errors: 2, not 3 (no internal error)
     assert not marker.exists(), "the forged pickle ran code in the runner"
@@ -114,7 +108,7 @@ def _start_hanging_run(tmp_path: Path) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "conformance", "check", "--quiet", "--timeout", "600"]
     cmd += ["--impl", "a=tests.adversarial.pretends:always_hangs", "--property", "output_contract"]
     cmd += ["--impl", "b=tests.adversarial.pretends:always_hangs", "--jobs", "2"]  # two threads, two workers
-    return subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, cwd=ROOT, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _wait_for_worker(runner: subprocess.Popen, seconds: float = 120.0) -> set[int]:

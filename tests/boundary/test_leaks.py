@@ -28,6 +28,7 @@ import pytest
 from conformance.boundary import processes, protocol
 from conformance.boundary.calls import left_processes, observe_call
 from tests.adversarial.marker import MARKER_ENV, STARTS_ENV
+from tests.boundary.helpers import env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,13 +38,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="re
 def _marker() -> str:
     """A ``sleep`` duration no other test uses: the processes of this test are found by it."""
     return f"600.{secrets.randbelow(10**8):08d}"
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
-    env.update(extra)
-    return env
 
 
 def _marked(marker: str) -> set[int]:
@@ -119,7 +113,7 @@ def test_a_subreaper_kills_and_reaps_what_a_call_left_detached_or_orphaned() -> 
     done = subprocess.run(
         [sys.executable, "-c", _AFTER_A_CALL, marker],
         cwd=ROOT,
-        env=_env(),
+        env=env(),
         capture_output=True,
         text=True,
         timeout=60,
@@ -155,7 +149,7 @@ def test_closing_the_control_pipe_ends_the_worker_and_what_it_detached() -> None
     proc = subprocess.Popen(
         [sys.executable, "-c", _WORKER, marker, str(read_end)],
         cwd=ROOT,
-        env=_env(),
+        env=env(),
         pass_fds=(read_end,),
         stdout=subprocess.PIPE,
         text=True,
@@ -238,7 +232,7 @@ def _check(tmp_path: Path, spec: str, *extra: str) -> tuple[subprocess.Completed
     done = subprocess.run(
         [*cmd, *extra],
         cwd=ROOT,
-        env=_env(**{MARKER_ENV: marker, STARTS_ENV: str(starts)}),
+        env=env(**{MARKER_ENV: marker, STARTS_ENV: str(starts)}),
         capture_output=True,
         text=True,
         timeout=600,
@@ -326,7 +320,7 @@ def test_stopping_the_runner_mid_call_ends_the_worker_and_what_it_detached(
     runner = subprocess.Popen(
         cmd,
         cwd=ROOT,
-        env=_env(**{MARKER_ENV: marker, STARTS_ENV: str(starts)}),
+        env=env(**{MARKER_ENV: marker, STARTS_ENV: str(starts)}),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

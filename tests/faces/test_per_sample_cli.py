@@ -143,3 +143,26 @@ def test_the_pytest_face_takes_a_per_sample_subject(folder: Path) -> None:
     )
     assert done.returncode == 1, done.stdout[-2000:]
     assert "over_batch-batch_independence" in done.stdout and "passed" in done.stdout
+
+
+def test_an_installed_package_advertises_a_subject_by_name(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--subject NAME`` finds a declaration advertised under the entry-point group, as
+    implementations are found; nothing of it is imported to find it."""
+    import importlib.metadata
+
+    from conformance.run import user_subjects
+
+    point = importlib.metadata.EntryPoint(
+        name="causal_scale", value="my_subjects:scale", group=user_subjects.SUBJECT_ENTRY_POINTS
+    )
+    monkeypatch.setattr(
+        importlib.metadata, "entry_points", lambda **kw: [point] if kw.get("group") == point.group else []
+    )
+    assert user_subjects.user_spec("causal_scale") == "my_subjects:scale"
+    assert user_subjects.user_spec("vmap_over_batch") is None
+    assert user_subjects.user_spec("other.py:thing") == "other.py:thing"
+    assert user_subjects.is_user_subject("causal_scale") and not user_subjects.is_user_subject(
+        "vmap_anchored"
+    )
