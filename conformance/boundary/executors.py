@@ -26,10 +26,7 @@ the worker killed that process (:mod:`conformance.boundary.processes`), but an i
 that starts one at every call would start hundreds in a run. Its remaining cells fail with
 the evidence ("started a process that outlived the call: ..."), and its worker ends.
 
-Nothing a worker started outlives it: the runner ends a worker by closing its control pipe
-(the worker's watchdog kills its descendants, detached ones included, then itself), then kills
-its process group, then whatever still carries the worker's token in its environment (a
-worker killed before it could clean up: a crash, SIGKILL).
+Nothing a worker started outlives it (:mod:`conformance.boundary.lifecycle`).
 
 :class:`InProcessExecutor` is for trusted code only: the package's own built-ins (the
 reference panel, and ``--isolation none`` for debugging a built-in).
@@ -51,6 +48,14 @@ from typing import Any
 
 from conformance.boundary import processes, protocol
 from conformance.boundary.calls import CallResult, left_processes, observe_call
+from conformance.boundary.lifecycle import (
+    LIVE,
+    LIVE_LOCK,
+    STOPPING,
+    Handle,
+    close_fd,
+    end,
+)
 from impl.registry import Implementation, ImplementationLoadError
 
 #: CPU devices a worker has (XLA_FLAGS, set before JAX starts), so sharding can be checked
@@ -106,75 +111,6 @@ class InProcessExecutor:
         pass
 
 
-# --------------------------------------------------------------------------- live workers
-
-#: Seconds a worker asked to end has to end what it started (it takes milliseconds) before its
-#: group is killed.
-END_GRACE = 2.0
-
-
-@dataclass
-class _Handle:
-    """How to end a live worker and everything it started, whoever holds it (an executor, the pool).
-
-    ``control`` is the write end of its control pipe: closing it makes the worker's watchdog kill
-    the worker's descendants, detached ones included (the worker is their subreaper), then the
-    worker. ``token`` marks the environment of everything it started: what is still running
-    after the worker died (killed before it could clean up) is found by it
-    (:func:`conformance.boundary.processes.end_marked`).
-    """
-
-    proc: subprocess.Popen
-    control: int
-    token: str
-
-    def ask_to_end(self) -> None:
-        """Close the control pipe, once (an executor and a signal handler may both get here)."""
-        with _LIVE_LOCK:
-            if self.control >= 0:
-                _close_fd(self.control)
-                self.control = -1
-
-
-#: live workers of this process by pid (the leaders of their process groups)
-_LIVE: dict[int, _Handle] = {}
-#: reentrant: a signal handler (:func:`kill_all_workers`) may run while the main thread holds it
-_LIVE_LOCK = threading.RLock()
-#: Set once the run is being stopped: no new worker starts after it.
-STOPPING = threading.Event()
-
-
-def kill_all_workers() -> None:
-    """End every worker of this process and everything they started, and start no new one
-    (the run is being stopped: signal handlers).
-
-    Each worker is asked first (it alone knows its descendants once they left its group), then
-    its group is killed, then whatever still carries the token of one of them.
-    """
-    STOPPING.set()
-    with _LIVE_LOCK:
-        handles = list(_LIVE.values())
-        _LIVE.clear()
-    for h in handles:
-        h.ask_to_end()
-    deadline = time.monotonic() + END_GRACE
-    while time.monotonic() < deadline and any(processes.running(h.proc.pid) for h in handles):
-        time.sleep(0.01)
-    for h in handles:
-        try:
-            os.killpg(h.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    processes.end_marked(h.token for h in handles)
-
-
-def _close_fd(fd: int) -> None:
-    try:
-        os.close(fd)
-    except OSError:
-        pass
-
-
 @dataclass
 class _Idle:
     """A live worker between two built-ins: its process, its pipe ends, its log file."""
@@ -184,41 +120,8 @@ class _Idle:
     log_path: str
 
     def end(self) -> None:
-        _end(self.proc, self.fds)
+        end(self.proc, self.fds)
         _unlink(self.log_path)
-
-
-def _end(proc: subprocess.Popen | None, fds: tuple[int, int] | None, wait: float = 5.0) -> None:
-    """End a worker and everything it started, reap it, close its pipe ends, forget it.
-
-    The worker is asked first (its control pipe closes): it kills its descendants, detached ones
-    included, and itself. Then its group is killed, whatever it did; and once it is gone,
-    anything still carrying its token (it was killed before it could clean up: a crash, a
-    SIGKILL, a hang that held the interpreter).
-    """
-    if proc is not None:
-        with _LIVE_LOCK:
-            handle = _LIVE.get(proc.pid)
-        if handle is not None:
-            handle.ask_to_end()
-            try:
-                proc.wait(END_GRACE)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)  # the worker and anything left in its group
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
-        try:
-            proc.wait(wait)
-        except subprocess.TimeoutExpired:
-            pass
-        if handle is not None:
-            processes.end_marked([handle.token])
-        with _LIVE_LOCK:  # only now: until here, a signal handler still finds it (kill_all_workers)
-            _LIVE.pop(proc.pid, None)
-    for fd in fds or ():
-        _close_fd(fd)
 
 
 class WorkerPool:
@@ -391,10 +294,10 @@ class WorkerExecutor:
                 )
         except BaseException:
             for fd in (req_r, req_w, resp_r, resp_w, ctl_r, ctl_w):
-                _close_fd(fd)
+                close_fd(fd)
             raise
-        with _LIVE_LOCK:
-            _LIVE[proc.pid] = _Handle(proc, ctl_w, token)
+        with LIVE_LOCK:
+            LIVE[proc.pid] = Handle(proc, ctl_w, token)
         for fd in (req_r, resp_w, ctl_r):
             os.close(fd)
         self._proc, self._fds = proc, (resp_r, req_w)
@@ -525,7 +428,7 @@ class WorkerExecutor:
             return None
 
     def _kill(self) -> None:
-        _end(self._proc, self._fds)
+        end(self._proc, self._fds)
         self._proc, self._fds = None, None
 
     def _log_tail(self, lines: int = 6) -> str:

@@ -28,14 +28,8 @@ from typing import Any
 from conformance.base.environment import environment
 from conformance.base.failures import PropertyFailure, PropertySkip
 from conformance.base.verdict import FAILING, Status
-from conformance.boundary.executors import (
-    STOPPING,
-    InProcessExecutor,
-    Target,
-    WorkerExecutor,
-    WorkerPool,
-    kill_all_workers,
-)
+from conformance.boundary.executors import InProcessExecutor, Target, WorkerExecutor, WorkerPool
+from conformance.boundary.lifecycle import STOPPING, kill_all_workers
 from conformance.cases import corpus
 from conformance.cases.expectations import installed_versions, match
 from conformance.properties import PROPERTIES, Case, Property

@@ -143,7 +143,7 @@ time.sleep(600)  # a call that hangs: the watchdog does not need the main thread
 
 
 def test_closing_the_control_pipe_ends_the_worker_and_what_it_detached() -> None:
-    """What the runner does to end a worker (executors._end, kill_all_workers)."""
+    """What the runner does to end a worker (lifecycle.end, kill_all_workers)."""
     marker = _marker()
     read_end, write_end = os.pipe()
     proc = subprocess.Popen(
@@ -173,7 +173,7 @@ def test_closing_the_control_pipe_ends_the_worker_and_what_it_detached() -> None
 
 def test_what_a_killed_worker_left_is_found_by_its_token_and_nothing_else() -> None:
     """After a worker was killed (SIGKILL, a crash), its orphans went to init: the runner finds them
-    by the token in their environment (executors._end)."""
+    by the token in their environment (lifecycle.end)."""
     marker, token = _marker(), secrets.token_hex(8)
     orphan = f"sleep {marker}1 </dev/null >/dev/null 2>&1 &"
     subprocess.run(["sh", "-c", orphan], env={**os.environ, processes.TOKEN_ENV: token}, check=True)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from conformance.boundary import executors
-from conformance.boundary.executors import STOPPING, Target, WorkerExecutor, WorkerPool, kill_all_workers
+from conformance.boundary.executors import Target, WorkerExecutor, WorkerPool
+from conformance.boundary.lifecycle import STOPPING, kill_all_workers
 from conformance.run import engine
 from conformance.run.settings import EngineOptions
 from impl.registry import ImplementationLoadError, get
