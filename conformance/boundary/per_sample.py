@@ -27,8 +27,6 @@ import numpy as np
 from conformance.base.declaration import FREE_REFERENCES, PerSample
 from impl.registry import Implementation, ImplementationLoadError, find, load
 
-#: The references every per-sample subject has, in report order (the first is the canonical one).
-BUILTINS = ("loop", "nnx_vmap", "manual_lift")
 #: The implementation name the runner asks for the oracle under.
 ORACLE = "oracle"
 

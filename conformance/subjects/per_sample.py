@@ -8,6 +8,7 @@ per-sample reference (``"reference"``): the run layer wires that to the subject'
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -65,18 +66,22 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
     tol = description["tolerance"]
     shapes: dict[str, tuple[int, ...]] = {}
 
-    def valid_args(config: StrategyConfig, min_batch: int, min_members: int = 1) -> st.SearchStrategy[Args]:
-        allowed = tuple(d for d in dtypes if d != "float64" or config.x64)
+    def domain(config: StrategyConfig) -> tuple[tuple[int, ...], tuple[str, ...]]:
+        """The batch sizes (the pool's, up to 65) and the input dtypes (float64 only under x64)."""
         pool = config.pool if isinstance(config.pool, S.ShapePool) else S.COMPACT_POOL
         batch = tuple(b for b in pool.batch if b <= 65) or (1,)
+        return batch, tuple(d for d in dtypes if d != "float64" or config.x64)
+
+    @functools.cache  # built once per configuration: the properties' strategies ask on every draw
+    def valid_args(config: StrategyConfig, min_batch: int, min_members: int = 1) -> st.SearchStrategy[Args]:
+        batch, allowed = domain(config)
         pins: dict[str, Any] = {}
         if config.edge is not None:
             known = dict(per_sample_edges(dims, batch, allowed))
             if config.edge not in known:
                 raise ValueError(f"unknown edge {config.edge!r}; known: {', '.join(known)}")
             pins = dict(known[config.edge])
-        chosen = dict(dims)
-        chosen.update(pins.pop("dims", {}))
+        chosen = {**dict(dims), **pins.pop("dims", {})}
         return per_sample_args(
             dims=chosen,
             batch=pins.pop("batch", batch),
@@ -86,10 +91,7 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
         )
 
     def edges(config: StrategyConfig) -> tuple[str, ...]:
-        pool = config.pool if isinstance(config.pool, S.ShapePool) else S.COMPACT_POOL
-        batch = tuple(b for b in pool.batch if b <= 65) or (1,)
-        allowed = tuple(d for d in dtypes if d != "float64" or config.x64)
-        return tuple(name for name, _ in per_sample_edges(dims, batch, allowed))
+        return tuple(name for name, _ in per_sample_edges(dims, *domain(config)))
 
     def expected(args: Args, x64: bool) -> Expected:
         wide = oracle(args, "oracle")
