@@ -23,7 +23,7 @@ import pytest
 from conformance.run.settings import targets
 from conformance.subjects import VMAP_OVER_BATCH
 from tests.adversarial.forges import MARKER_ENV
-from tests.boundary.helpers import env
+from tests.boundary.helpers import env, workers_of
 
 ROOT = Path(__file__).resolve().parents[2]
 ADVERSARIAL = {
@@ -56,24 +56,6 @@ VERDICTS = {
 }
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every live process whose parent chain reaches ``pid``, or whose command line names it."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-            with open(f"/proc/{entry}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z" and b"conformance.boundary.worker" in cmd and str(pid).encode() in cmd:
-            found.add(int(entry))
-    return found
-
-
 @pytest.mark.slow
 def test_the_adversarial_zoo_gets_its_verdicts_and_the_built_in_its_own(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
@@ -101,7 +83,7 @@ def test_the_adversarial_zoo_gets_its_verdicts_and_the_built_in_its_own(tmp_path
         assert cell["status"] == "fail" and words in cell["message"], (name, cell["message"])
         assert impl["verdict"] == "does not conform"
     # Processes the implementations left behind went with their workers.
-    assert _descendants(os.getpid()) == set()
+    assert workers_of(os.getpid()) == set()
 
 
 def _start_hanging_run(tmp_path: Path) -> subprocess.Popen:
@@ -114,7 +96,7 @@ def _start_hanging_run(tmp_path: Path) -> subprocess.Popen:
 def _wait_for_worker(runner: subprocess.Popen, seconds: float = 120.0) -> set[int]:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        workers = _descendants(runner.pid)
+        workers = workers_of(runner.pid)
         if len(workers) >= 2:
             time.sleep(8)  # let the worker load and enter the hanging call
             return workers

@@ -28,7 +28,7 @@ import pytest
 from conformance.boundary import processes, protocol
 from conformance.boundary.calls import left_processes, observe_call
 from tests.adversarial.marker import MARKER_ENV, STARTS_ENV
-from tests.boundary.helpers import env
+from tests.boundary.helpers import command_lines, env, workers_of
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,35 +42,7 @@ def _marker() -> str:
 
 def _marked(marker: str) -> set[int]:
     """Running processes (not zombies) of ``sleep <marker>...``."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if cmd.startswith(b"sleep\0" + marker.encode()) and processes.running(int(entry)):
-            found.add(int(entry))
-    return found
-
-
-def _workers_of(runner: int) -> set[int]:
-    """Running workers started by the runner ``runner`` (their command line names it)."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                cmd = f.read().split(b"\0")
-        except OSError:
-            continue
-        if b"conformance.boundary.worker" in cmd and str(runner).encode() in cmd:
-            if processes.running(int(entry)):
-                found.add(int(entry))
-    return found
+    return {pid for pid, cmd in command_lines() if cmd.startswith(b"sleep\0" + marker.encode())}
 
 
 def _until(check: object, seconds: float) -> bool:
@@ -326,13 +298,13 @@ def test_stopping_the_runner_mid_call_ends_the_worker_and_what_it_detached(
     )
     try:
         assert _until(lambda: _starts(starts) >= 1 and _marked(marker), 120.0), "no call started"
-        assert _workers_of(runner.pid)
+        assert workers_of(runner.pid)
         runner.send_signal(sig)
-        assert _until(lambda: not _workers_of(runner.pid) and not _marked(marker), 5.0), (
-            f"outlived the runner after {sig.name}: workers {_workers_of(runner.pid)}, "
+        assert _until(lambda: not workers_of(runner.pid) and not _marked(marker), 5.0), (
+            f"outlived the runner after {sig.name}: workers {workers_of(runner.pid)}, "
             f"processes {_marked(marker)}"
         )
     finally:
         runner.kill()
         runner.wait()
-        _kill(_marked(marker) | _workers_of(runner.pid))
+        _kill(_marked(marker) | workers_of(runner.pid))
