@@ -2,7 +2,8 @@
 
 ``y[t, c] = bias[c] + sum_k kernel[k, c] * x[t - K + 1 + k, c]``, with zeros before the
 start of the sequence (left padding of ``K - 1``): each channel has its own ``K`` weights,
-and no output sees a later position.
+and no output sees a later position. The kernel size ``K`` is a static argument of the
+declaration: every example draws 1, 2 or 4.
 """
 
 import jax
@@ -28,10 +29,11 @@ class CausalConv(nnx.Module):
 
 
 causal_conv = conformance.per_sample(
-    make=lambda seed, dims: CausalConv(dims["C"], rngs=nnx.Rngs(seed)),
+    make=lambda seed, dims, kernel_size: CausalConv(dims["C"], kernel_size, rngs=nnx.Rngs(seed)),
     call=lambda model, x: model(x),
     sample=("L", "C"),
     dims={"C": conformance.dim(min=1, max=64)},
+    static={"kernel_size": (1, 2, KERNEL_SIZE)},  # drawn for every example, passed to make
 )
 
 

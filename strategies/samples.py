@@ -1,11 +1,12 @@
-"""Argument sets ``{"seed", "x_batch"}`` for a per-sample subject: a batch of samples of named dims.
+"""Argument sets ``{"seed", "x_batch", **static}`` for a per-sample subject: a batch of samples of named dims.
 
 A per-sample subject names the dimensions of one sample (``("L", "C")``) and the sizes each
-may take. The batch is drawn from a pool of batch sizes and each dimension from a few of its
-sizes (the smallest two and the largest: size 1 and small, and the far end of the range), so
-that every new shape, which costs a compilation in each implementation, is worth it. The
-values keep to magnitudes an arbitrary module stays finite on: ``large`` is a thousand, not
-the ``1e30`` a linear layer takes.
+may take, and may declare static arguments of its constructor with the values each may take.
+The batch is drawn from a pool of batch sizes and each dimension from a few of its sizes (the
+smallest two and the largest: size 1 and small, and the far end of the range), so that every
+new shape, which costs a compilation in each implementation, is worth it. The tile edges go
+past the tile sizes, one axis at a time. The values keep to magnitudes an arbitrary module
+stays finite on: ``large`` is a thousand, not the ``1e30`` a linear layer takes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 
 from strategies._checks import reused
 from strategies.arrays import VALUE_FAMILIES, make_values
+from strategies.calls import SIGNAL_FAMILIES, TILE_EDGE
 from strategies.kinds import ARRAY_KINDS, KindedArray
 from strategies.scalars import seed_bucket_strategy
 
@@ -48,13 +50,15 @@ def per_sample_args(
     dims: Mapping[str, tuple[int, ...]],
     batch: tuple[int, ...],
     dtypes: tuple[str, ...],
+    static: Mapping[str, tuple[Any, ...]] = MappingProxyType({}),
     min_batch: int = 0,
     kinds: tuple[str, ...] = ARRAY_KINDS,
     families: tuple[str, ...] = VALUE_FAMILIES,
     seed_buckets: tuple[str, ...] = INT_SEED_BUCKETS,
 ) -> dict[str, Any]:
-    """``{"seed", "x_batch"}``: ``x_batch`` of shape ``(B, *sample)`` with each named dim drawn
-    from its sizes (``dims``: name -> sizes, in the sample's order) and ``B`` from ``batch``."""
+    """``{"seed", "x_batch", **static}``: ``x_batch`` of shape ``(B, *sample)`` with each named
+    dim drawn from its sizes (``dims``: name -> sizes, in the sample's order), ``B`` from
+    ``batch``, and each static argument from its values (``static``: name -> values)."""
     sizes = [b for b in batch if b >= min_batch] or [max(min_batch, 1)]
     b = draw(st.sampled_from(sizes))
     shape = (b, *(draw(st.sampled_from(tuple(choices))) for choices in dims.values()))
@@ -66,16 +70,27 @@ def per_sample_args(
     return {
         "seed": int(seed),
         "x_batch": KindedArray(_values(shape, dtype, family, value_seed), kind, family),
+        **{name: draw(st.sampled_from(values)) for name, values in static.items()},
     }
+
+
+#: One axis's tile sizes: ``(tile size, the sizes just below and just above it that the axis
+#: allows)``, smallest tile size first.
+Tiles = tuple[tuple[int, tuple[int, ...]], ...]
 
 
 @reused
 def per_sample_edges(
-    dims: tuple[tuple[str, tuple[int, ...]], ...], batch: tuple[int, ...], dtypes: tuple[str, ...]
+    dims: tuple[tuple[str, tuple[int, ...]], ...],
+    batch: tuple[int, ...],
+    dtypes: tuple[str, ...],
+    static: tuple[tuple[str, tuple[Any, ...]], ...] = (),
+    tiles: tuple[tuple[str, Tiles], ...] = (),
 ) -> tuple[tuple[str, Mapping[str, Any]], ...]:
     """``(edge, keyword arguments of per_sample_args that pin it)``: every seed bucket, dtype,
     array kind and value family, ``B`` = 0, 1 and above 64 (where the pool has them), each
-    dimension at its smallest and largest size."""
+    dimension at its smallest and largest size, each value of each static argument, and the
+    tile edges (:func:`per_sample_tile_edges`)."""
     edges: list[tuple[str, dict[str, Any]]] = []
     edges += [(f"seed {s}", {"seed_buckets": (s,)}) for s in INT_SEED_BUCKETS]
     edges += [(f"dtype {d}", {"only_dtypes": (d,)}) for d in dtypes]
@@ -93,4 +108,54 @@ def per_sample_edges(
         edges.append((f"{name} = {sizes[0]}", {"dims": {name: (sizes[0],)}}))
         if sizes[-1] != sizes[0]:
             edges.append((f"{name} = {sizes[-1]}", {"dims": {name: (sizes[-1],)}}))
+    for name, values in static:
+        if len(values) > 1:
+            edges += [(f"{name} = {v!r}", {"static": {name: (v,)}}) for v in values]
+    edges += per_sample_tile_edges(dims, batch, tiles)
     return tuple((name, MappingProxyType(pins)) for name, pins in edges)
+
+
+def per_sample_tile_edges(
+    dims: tuple[tuple[str, tuple[int, ...]], ...],
+    batch: tuple[int, ...],
+    tiles: tuple[tuple[str, Tiles], ...],
+) -> list[tuple[str, dict[str, Any]]]:
+    """For each axis (``B`` or a sample dimension) and each of its tile sizes ``T``, an edge at the
+    size just below ``T`` and one just above: that axis large, the others small (``B`` from 1 to
+    8, each dimension at its second size), values carrying signal in every row. A rewrite that is
+    wrong only past a tile boundary (a chunked loop dropping its last partial chunk) fails there."""
+    small_batch = tuple(b for b in batch if 1 <= b <= 8) or (1,)
+    small = {name: (sizes[min(1, len(sizes) - 1)],) for name, sizes in dims}
+    out = []
+    for axis, around in tiles:
+        for _, sizes in around:
+            for n in sizes:
+                pins: dict[str, Any] = {"dims": {**small}, "batch": small_batch, "families": SIGNAL_FAMILIES}
+                if axis == "B":
+                    pins["batch"] = (n,)
+                else:
+                    pins["dims"][axis] = (n,)
+                out.append((per_sample_tile_edge(axis, n), pins))
+    return out
+
+
+def per_sample_tile_edge(axis: str, size: int) -> str:
+    """The name of the tile edge of ``axis`` at ``size``: ``tile L = 1025``."""
+    return f"{TILE_EDGE}{axis} = {size}"
+
+
+@reused
+def per_sample_tile_narrowing(tiles: tuple[tuple[str, Tiles], ...]) -> Mapping[str, tuple[str, ...]]:
+    """Searched tile edge -> the tile edges its failure is narrowed to, smallest size first: only
+    the sizes around an axis's largest tile size are searched, as for the built-in subjects
+    (``strategies.calls.tile_narrowing``); a failure there is narrowed to the first smaller tile
+    size that fails too."""
+    out = {}
+    for axis, around in tiles:
+        if not around:
+            continue
+        *smaller, (_, largest) = around
+        narrower = tuple(per_sample_tile_edge(axis, n) for _, sizes in smaller for n in sizes)
+        for n in largest:
+            out[per_sample_tile_edge(axis, n)] = narrower
+    return MappingProxyType(out)

@@ -10,8 +10,11 @@ implementation), so it runs in a worker, never in the runner. For a subject decl
 * the subject's :data:`ORACLE` worker function (:func:`oracle`): the float64 oracle, the float32
   reference, the panel, gradients, and the declaration's plain description;
 * the user's batched implementation, which takes ``(model, x_batch)`` (the model ``make``
-  built for the batch's sample dims) or ``(seed, x_batch)`` (it builds its own: its first
-  parameter is named ``seed``).
+  built for the batch's sample dims) or ``(seed, x_batch, **static)`` (it builds its own: its
+  first parameter is named ``seed``).
+
+Every function here is called ``fn(seed, x_batch, *static)``: the declaration's static
+arguments follow the batch, in the order declared, and ``make`` receives them by keyword.
 """
 
 from __future__ import annotations
@@ -57,8 +60,9 @@ def sample_dims(decl: PerSample, x_batch: Any) -> dict[str, int]:
     return decl.dims_of(shape[1:])
 
 
-def make_model(decl: PerSample, seed: Any, x_batch: Any) -> Any:
-    return decl.make(int(seed), sample_dims(decl, x_batch))
+def make_model(decl: PerSample, seed: Any, x_batch: Any, static: tuple[Any, ...] = ()) -> Any:
+    """The model ``make`` builds for the samples of ``x_batch`` and the static arguments ``static``."""
+    return decl.make(int(seed), sample_dims(decl, x_batch), **decl.static_of(static))
 
 
 def _stack(decl: PerSample, model: Any, outs: list[Any], x_batch: Any) -> Any:
@@ -70,14 +74,15 @@ def _stack(decl: PerSample, model: Any, outs: list[Any], x_batch: Any) -> Any:
     return jnp.zeros((0, *one.shape), one.dtype)
 
 
-def sample_output(decl: PerSample, model: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-    """``call`` on one sample of zeros, on a copy of ``model`` (so that a module drawing random
-    numbers moves no counter of the model itself): what an empty batch stacks to zero rows of."""
+def sample_output(decl: PerSample, model: Any, shape: tuple[int, ...], dtype: Any, wide: bool = False) -> Any:
+    """``call`` (its ``oracle`` if ``wide``) on one sample of zeros, on a copy of ``model`` (so that
+    a module drawing random numbers moves no counter of the model itself): what an empty batch
+    stacks to zero rows of."""
     import jax.numpy as jnp
     from flax import nnx
 
     graphdef, state = nnx.split(model)
-    return jnp.asarray(decl.call(nnx.merge(graphdef, state), jnp.zeros(shape, dtype)))
+    return jnp.asarray(body(decl, wide)(nnx.merge(graphdef, state), jnp.zeros(shape, dtype)))
 
 
 #: Compiled per-sample functions: (declaration, graph, kind) -> the function, or None where the
@@ -94,16 +99,25 @@ _UNTRACEABLE = (
 )
 
 
-def per_sample(decl: PerSample, graphdef: Any, kind: str) -> Callable[..., Any]:
-    """``one(state, x, [direction])``: the per-sample ``call`` of the model ``graphdef`` with
-    ``state`` on one sample ``x`` (``kind`` "call"), or its VJP ("vjp", along a direction shaped
-    like the output) or JVP ("jvp", along one shaped like ``x``). Compiled once per graph and
-    shape, a sample at a time as written; a call that cannot be traced runs eagerly."""
+def body(decl: PerSample, wide: bool) -> Callable[[Any, Any], Any]:
+    """The per-sample function: the declaration's ``call``, or in float64 (``wide``) its ``oracle``
+    where it gives one."""
+    return decl.oracle if wide and decl.oracle is not None else decl.call
+
+
+def per_sample(decl: PerSample, graphdef: Any, kind: str, wide: bool = False) -> Callable[..., Any]:
+    """``one(state, x, [direction])``: the per-sample ``call`` (its ``oracle`` if ``wide``) of the
+    model ``graphdef`` with ``state`` on one sample ``x`` (``kind`` "call"), or its VJP ("vjp",
+    along a direction shaped like the output) or JVP ("jvp", along one shaped like ``x``).
+    Compiled once per graph and shape, a sample at a time as written; a call that cannot be
+    traced runs eagerly."""
     import jax
     from flax import nnx
 
+    fn = body(decl, wide)
+
     def call(state: Any, x: Any) -> Any:
-        return decl.call(nnx.merge(graphdef, state), x)
+        return fn(nnx.merge(graphdef, state), x)
 
     def vjp(state: Any, x: Any, cotangent: Any) -> Any:
         out, pullback = jax.vjp(lambda s: call(state, s), x)
@@ -113,7 +127,7 @@ def per_sample(decl: PerSample, graphdef: Any, kind: str) -> Callable[..., Any]:
         return jax.jvp(lambda s: call(state, s), (x,), (tangent.astype(x.dtype),))[1]
 
     eager = {"call": call, "vjp": vjp, "jvp": jvp}[kind]
-    key = (id(decl), graphdef, kind)
+    key = (id(decl), graphdef, kind, fn is not decl.call)
     compiled = _COMPILED.setdefault(key, jax.jit(eager))
 
     def one(*args: Any) -> Any:
@@ -135,8 +149,8 @@ def loop(decl: PerSample) -> Callable[[Any, Any], Any]:
     Randomness ``"same"``: a fresh model for every sample (each draws what the first draws);
     otherwise one model, whose random state moves on from one sample to the next."""
 
-    def fn(seed: Any, x_batch: Any) -> Any:
-        model = make_model(decl, seed, x_batch)
+    def fn(seed: Any, x_batch: Any, *static: Any) -> Any:
+        model = make_model(decl, seed, x_batch, static)
         if decl.randomness is None:  # the same call on every sample: compiled once per shape
             from flax import nnx
 
@@ -145,7 +159,7 @@ def loop(decl: PerSample) -> Callable[[Any, Any], Any]:
             return _stack(decl, model, [one(state, x_batch[i]) for i in range(x_batch.shape[0])], x_batch)
         outs = []
         for i in range(x_batch.shape[0]):
-            m = make_model(decl, seed, x_batch) if decl.randomness == "same" and i else model
+            m = make_model(decl, seed, x_batch, static) if decl.randomness == "same" and i else model
             outs.append(decl.call(m, x_batch[i]))
         return _stack(decl, model, outs, x_batch)
 
@@ -158,8 +172,8 @@ def nnx_vmap(decl: PerSample) -> Callable[[Any, Any], Any]:
     ``StateAxes({RngState: 0, ...: None})``, graph mode)."""
     from flax import nnx
 
-    def fn(seed: Any, x_batch: Any) -> Any:
-        model = make_model(decl, seed, x_batch)
+    def fn(seed: Any, x_batch: Any, *static: Any) -> Any:
+        model = make_model(decl, seed, x_batch, static)
         if x_batch.shape[0] == 0:
             return _stack(decl, model, [], x_batch)
         if decl.randomness == "different":
@@ -182,8 +196,8 @@ def manual_lift(decl: PerSample) -> Callable[[Any, Any], Any]:
     import jax
     from flax import nnx
 
-    def fn(seed: Any, x_batch: Any) -> Any:
-        model = make_model(decl, seed, x_batch)
+    def fn(seed: Any, x_batch: Any, *static: Any) -> Any:
+        model = make_model(decl, seed, x_batch, static)
         if x_batch.shape[0] == 0:
             return _stack(decl, model, [], x_batch)
         if decl.randomness == "different":
@@ -220,12 +234,25 @@ def takes_seed(fn: Any) -> bool:
 
 
 def with_model(decl: PerSample, impl: Callable[..., Any]) -> Callable[[Any, Any], Any]:
-    """A ``(model, x_batch)`` implementation as ``fn(seed, x_batch)``: the model built by ``make``."""
+    """A ``(model, x_batch)`` implementation as ``fn(seed, x_batch, *static)``: the model built by
+    ``make``."""
 
-    def fn(seed: Any, x_batch: Any) -> Any:
+    def fn(seed: Any, x_batch: Any, *static: Any) -> Any:
         if np.ndim(x_batch) == len(decl.sample):  # one sample, no batch axis: its model, and the call
-            return impl(decl.make(int(seed), decl.dims_of(np.shape(x_batch))), x_batch)
-        return impl(make_model(decl, seed, x_batch), x_batch)
+            dims = decl.dims_of(np.shape(x_batch))
+            return impl(decl.make(int(seed), dims, **decl.static_of(static)), x_batch)
+        return impl(make_model(decl, seed, x_batch, static), x_batch)
+
+    return fn
+
+
+def with_seed(decl: PerSample, impl: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``(seed, x_batch, **static)`` implementation as ``fn(seed, x_batch, *static)``."""
+    if not decl.static:
+        return impl
+
+    def fn(seed: Any, x_batch: Any, *static: Any) -> Any:
+        return impl(seed, x_batch, **decl.static_of(static))
 
     return fn
 
@@ -239,16 +266,20 @@ def implementation(spec: str, subject: str) -> Implementation:
     if target in makers:
         return Implementation(name, makers[target](decl), target, subject, builtin=True)
     impl = load(spec, subject)
+    static = {n: v[0] for n, v in decl.static.items()} if takes_seed(impl.fn) else {}
     try:
-        inspect.signature(impl.fn).bind(None, None)
+        inspect.signature(impl.fn).bind(None, None, **static)
     except TypeError:
+        own = (
+            f", the static arguments by keyword: (seed, x_batch, {', '.join(decl.static)})" if static else ""
+        )
         raise ImplementationLoadError(
             f"{spec!r}: a batched implementation of a per-sample subject takes two arguments, "
-            "(model, x_batch) or (seed, x_batch)"
+            f"(model, x_batch) or (seed, x_batch){own}"
         ) from None
     except ValueError:  # no signature to read: the calls will tell
         pass
-    fn = impl.fn if takes_seed(impl.fn) else with_model(decl, impl.fn)
+    fn = with_seed(decl, impl.fn) if takes_seed(impl.fn) else with_model(decl, impl.fn)
     return Implementation(impl.name, fn, impl.spec, subject, impl.builtin, impl.known_failures)
 
 
@@ -265,12 +296,12 @@ def _floating(leaf: Any, dtype: Any) -> Any:
     return jnp.array(leaf) if hasattr(leaf, "dtype") else leaf
 
 
-def _split(decl: PerSample, seed: Any, x: np.ndarray) -> tuple[Any, Any, Any]:
+def _split(decl: PerSample, seed: Any, x: np.ndarray, static: tuple[Any, ...]) -> tuple[Any, Any, Any]:
     """The model as ``make`` makes it, in the run's precision (the same seed draws the same bits),
     and its graph and state, for :func:`_wide` to rebuild in float64."""
     from flax import nnx
 
-    model = make_model(decl, seed, x)
+    model = make_model(decl, seed, x, static)
     graphdef, state = nnx.split(model)
     return model, graphdef, state
 
@@ -312,11 +343,13 @@ def _draws_randomly(decl: PerSample, model: Any, sample: Any) -> bool:
     return not np.array_equal(first, second, equal_nan=True)
 
 
-def forward(decl: PerSample, seed: Any, x: np.ndarray) -> np.ndarray:
-    """The float64 oracle: ``call`` on each sample, in float64, on the float64 model."""
+def forward(decl: PerSample, seed: Any, x: np.ndarray, static: tuple[Any, ...] = ()) -> np.ndarray:
+    """The float64 oracle: ``call`` (or the declaration's ``oracle``) on each sample, in float64,
+    on the float64 model."""
     import jax.numpy as jnp
 
-    made, graphdef, state = _split(decl, seed, x)
+    made, graphdef, state = _split(decl, seed, x, static)
+    wide_call = body(decl, True)
     if decl.randomness is None and x.shape[0] and _draws_randomly(decl, made, x[0]):
         raise ValueError(
             "the per-sample call draws random numbers (two calls on one sample differ): "
@@ -326,22 +359,25 @@ def forward(decl: PerSample, seed: Any, x: np.ndarray) -> np.ndarray:
         wide = _wide(graphdef, state)
         outs = []
         if decl.randomness is None:
-            one, wide_state = per_sample(decl, graphdef, "call"), _wide_state(state)
+            one, wide_state = per_sample(decl, graphdef, "call", wide=True), _wide_state(state)
             outs = [np.asarray(one(wide_state, jnp.asarray(x[i], jnp.float64))) for i in range(x.shape[0])]
         for i in range(x.shape[0] if decl.randomness else 0):  # "same": a fresh model every sample
             model = _wide(graphdef, state) if decl.randomness == "same" and i else wide
-            outs.append(np.asarray(decl.call(model, jnp.asarray(x[i], jnp.float64))))
+            outs.append(np.asarray(wide_call(model, jnp.asarray(x[i], jnp.float64))))
         if not outs:
-            return np.zeros((0, *sample_output(decl, wide, x.shape[1:], jnp.float64).shape), np.float64)
+            out = sample_output(decl, wide, x.shape[1:], jnp.float64, wide=True)
+            return np.zeros((0, *out.shape), np.float64)
     if outs[0].dtype != np.float64:
         raise ValueError(
-            f"the per-sample call does not compute in float64: float64 input and parameters gave "
-            f"{outs[0].dtype} (a hard-coded cast or a host callback?); the oracle needs float64"
+            f"the per-sample {_which(decl)} does not compute in float64: float64 input and parameters "
+            f"gave {outs[0].dtype} (a hard-coded cast or a host callback?); {_FIX}"
         )
     return np.stack(outs)
 
 
-def gradient(decl: PerSample, seed: Any, x: np.ndarray, request: dict[str, Any]) -> np.ndarray:
+def gradient(
+    decl: PerSample, seed: Any, x: np.ndarray, request: dict[str, Any], static: tuple[Any, ...] = ()
+) -> np.ndarray:
     """The VJP (``request["kind"]`` "vjp", along ``request["direction"]`` shaped like the output) or
     the JVP ("jvp", along a direction shaped like ``x``) of the per-sample loop with respect to
     the batch: in float64 (``request["precision"]`` "oracle") or as made ("reference")."""
@@ -349,7 +385,7 @@ def gradient(decl: PerSample, seed: Any, x: np.ndarray, request: dict[str, Any])
 
     import jax.numpy as jnp
 
-    made, graphdef, state = _split(decl, seed, x)
+    made, graphdef, state = _split(decl, seed, x, static)
     exact = request.get("precision") == "oracle"
     kind = request["kind"]
     direction = np.asarray(request["direction"])
@@ -359,10 +395,12 @@ def gradient(decl: PerSample, seed: Any, x: np.ndarray, request: dict[str, Any])
         if xs.shape[0] == 0:  # a gradient of an empty batch is empty: shaped like x, or the output
             model = _wide(graphdef, state) if exact else made
             shape = (
-                xs.shape if kind == "vjp" else (0, *sample_output(decl, model, xs.shape[1:], xs.dtype).shape)
+                xs.shape
+                if kind == "vjp"
+                else (0, *sample_output(decl, model, xs.shape[1:], xs.dtype, wide=exact).shape)
             )
             return np.zeros(shape, xs.dtype)
-        one = per_sample(decl, graphdef, kind)
+        one = per_sample(decl, graphdef, kind, wide=exact)
         rows = [one(model_state, xs[i], jnp.asarray(direction[i])) for i in range(xs.shape[0])]
         return np.asarray(jnp.stack(rows))
 
@@ -382,57 +420,85 @@ def oracle(decl: PerSample) -> Callable[..., Any]:
     is a ValueError saying so.
     """
 
-    def fn(seed: Any, x_batch: Any, request: Any = "oracle") -> Any:
+    def fn(seed: Any, x_batch: Any, request: Any = "oracle", *static: Any) -> Any:
         if isinstance(request, dict):
-            return gradient(decl, seed, np.asarray(x_batch), request)
+            return gradient(decl, seed, np.asarray(x_batch), request, static)
         if request == "describe":
             probe(decl)
             return np.frombuffer(json.dumps(decl.describe()).encode(), np.uint8).copy()
         if request == "reference":  # the loop and the nnx.vmap lift: the tolerance takes the farther
             return np.stack(
-                [np.asarray(REFERENCES[name](decl)(seed, x_batch)) for name in TOLERANCE_REFERENCES]
+                [np.asarray(REFERENCES[name](decl)(seed, x_batch, *static)) for name in TOLERANCE_REFERENCES]
             )
         if request in REFERENCES:
-            return REFERENCES[request](decl)(seed, x_batch)
-        return forward(decl, seed, np.asarray(x_batch))
+            return REFERENCES[request](decl)(seed, x_batch, *static)
+        return forward(decl, seed, np.asarray(x_batch), static)
 
     return fn
 
 
+#: How to fix a per-sample call that cannot give the float64 oracle.
+_FIX = (
+    "the oracle needs float64: remove the cast, or give conformance.per_sample an "
+    "oracle=lambda model, x: ... that computes one sample's output in float64"
+)
+
+
+def _which(decl: PerSample) -> str:
+    """The per-sample function the float64 oracle runs, in words."""
+    return "oracle" if decl.oracle is not None else "call"
+
+
 def probe(decl: PerSample) -> None:
-    """Build the model and call it on a batch of two small samples, in the run's precision and in
-    float64; ValueError saying what is wrong with the declaration and how to fix it."""
+    """Build the model and call it on a batch of two small samples (each dimension at its second
+    size, each static argument at its first value), in the run's precision and in float64;
+    ValueError saying what is wrong with the declaration and how to fix it."""
     from conformance.base.declaration import Dim
 
     dims = {n: (lambda s: s[min(1, len(s) - 1)])(decl.dims.get(n, Dim()).sizes()) for n in decl.sample}
+    static = tuple(values[0] for values in decl.static.values())
     x = np.random.default_rng(0).standard_normal((2, *dims.values())).astype(np.float32)
-    where = f"a batch of two samples of shape {tuple(dims.values())} (dims {dims})"
+    where = f"a batch of two samples of shape {tuple(dims.values())} (dims {dims}"
+    where += "".join(f", {n}={v!r}" for n, v in decl.static_of(static).items()) + ")"
     try:
-        one = decl.call(make_model(decl, 0, x), x[0])
+        one = decl.call(make_model(decl, 0, x, static), x[0])
         if not (hasattr(one, "shape") and hasattr(one, "dtype")):
             raise ValueError(
                 f"call(model, x) on one sample must return an array; on {where} it returned "
                 f"{type(one).__name__}"
             )
-        loop(decl)(0, x)
+        reference = np.asarray(loop(decl)(0, x, *static))
     except ValueError:
         raise
     except Exception as e:
         raise ValueError(
             f"the declaration fails on {where}: make or call raised {type(e).__name__}: {e}"
         ) from None
+    which = _which(decl)
     try:
-        base = forward(decl, 0, x)
+        base = forward(decl, 0, x, static)
         wide, direction = x.astype(np.float64), np.random.default_rng(1).standard_normal(x.shape)
-        finer = forward(decl, 0, wide * (1 + 2.0**-40 * direction))  # below float32's resolution
-        coarser = forward(decl, 0, wide * (1 + 2.0**-16 * direction))
+        finer = forward(decl, 0, wide * (1 + 2.0**-40 * direction), static)  # below float32's resolution
+        coarser = forward(decl, 0, wide * (1 + 2.0**-16 * direction), static)
     except ValueError:
         raise
     except Exception as e:
         raise ValueError(
-            f"the per-sample call cannot run in float64 on {where}: {type(e).__name__}: {e} "
-            "(give the subject dtypes it can run in, or remove the cast that stops it)"
+            f"the per-sample {which} cannot run in float64 on {where}: {type(e).__name__}: {e} "
+            f"(give the subject dtypes it can run in; {_FIX})"
         ) from None
+    if base.shape != reference.shape:
+        raise ValueError(
+            f"the per-sample oracle gives one sample's output of shape {base.shape[1:]}, call of shape "
+            f"{reference.shape[1:]}, on {where}: the oracle must compute what call computes"
+        )
+    scale = float(np.max(np.abs(base), initial=0.0))
+    gap = float(np.max(np.abs(base - reference.astype(np.float64)), initial=0.0))
+    if decl.randomness is None and np.isfinite(gap) and gap > 1e-2 * max(scale, 1.0):
+        raise ValueError(
+            f"the float64 {which} and the float32 call disagree by {gap:.3g} (outputs up to "
+            f"{scale:.3g}) on {where}: the oracle must compute what call computes"
+        )
     # In float64 the output moves in proportion to the input: a change 2**-24 times smaller moves
     # it 2**-24 times less. Where it moves much less, the input was rounded to float32 on the way.
     coarse, fine = np.abs(coarser - base), np.abs(finer - base)
@@ -440,6 +506,6 @@ def probe(decl: PerSample) -> None:
     seen = (coarse > 1e-3 * coarse.max(initial=0.0)) & (coarse * 2.0**-24 > 2.0**-44 * np.abs(base))
     if np.any(seen) and np.min(fine[seen] / (coarse[seen] * 2.0**-24)) < 0.5:
         raise ValueError(
-            f"the per-sample call does not compute in float64 on {where}: it ignores input changes "
-            "below float32's resolution (a hard-coded cast to float32?); the oracle needs float64"
+            f"the per-sample {which} does not compute in float64 on {where}: it ignores input changes "
+            f"below float32's resolution (a hard-coded cast to float32?); {_FIX}"
         )

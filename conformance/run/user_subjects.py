@@ -40,7 +40,10 @@ class OracleWorker:
 
     def call(self, args: dict[str, Any], request: str) -> CallResult:
         with self.lock:
-            return self.executor.call({"seed": args["seed"], "x_batch": args["x_batch"], "request": request})
+            static = {k: v for k, v in args.items() if k not in ("seed", "x_batch")}  # after the request
+            return self.executor.call(
+                {"seed": args["seed"], "x_batch": args["x_batch"], "request": request, **static}
+            )
 
     def ask(self, args: dict[str, Any], request: str) -> np.ndarray:
         """The answer to ``request`` for ``args``; OracleError saying why there is none."""

@@ -19,7 +19,7 @@ import strategies as S
 from conformance.base.declaration import DEFAULT_DTYPES, FREE_REFERENCES, Dim
 from conformance.numerics.reference import reference_bound
 from conformance.subjects.subject import Args, Expected, StrategyConfig, Subject, applicable, args_key
-from strategies.samples import dim_pool, per_sample_args, per_sample_edges
+from strategies.samples import Tiles, dim_pool, per_sample_args, per_sample_edges, per_sample_tile_narrowing
 
 #: Asks the subject's oracle worker: (args, request) -> the answer (see
 #: :func:`conformance.boundary.per_sample.oracle` for the requests).
@@ -56,12 +56,26 @@ def _dims(description: Mapping[str, Any]) -> tuple[tuple[str, tuple[int, ...]], 
     return tuple(out)
 
 
+def _tiles(description: Mapping[str, Any]) -> tuple[tuple[str, Tiles], ...]:
+    """Each axis's tile sizes and the sizes around them it allows: ``B`` (up to 1025) and each
+    sample dimension (within its declared ``min..max``)."""
+    axes = [("B", Dim(min=0))] + [(n, Dim(**description["dims"][n])) for n in description["sample"]]
+    out = []
+    for name, d in axes:
+        around = tuple((t, d.around(t)) for t in S.TILE_SIZES)
+        out.append((name, tuple((t, sizes) for t, sizes in around if sizes)))
+    return tuple(out)
+
+
 def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle) -> Subject:
     """The :class:`Subject` of the declaration at ``spec``: every property of the catalogue but
     those a built-in subject opts in to (and the gradient ones for a module that draws random
     numbers)."""
     sample = tuple(description["sample"])
     dims = _dims(description)
+    static = tuple((n, tuple(v)) for n, v in (description.get("static") or {}).items())
+    tiles = _tiles(description)
+    narrowing = per_sample_tile_narrowing(tiles)
     dtypes = tuple(description.get("dtypes") or DEFAULT_DTYPES)
     tol = description["tolerance"]
     shapes: dict[str, tuple[int, ...]] = {}
@@ -77,7 +91,7 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
         batch, allowed = domain(config)
         pins: dict[str, Any] = {}
         if config.edge is not None:
-            known = dict(per_sample_edges(dims, batch, allowed))
+            known = dict(per_sample_edges(dims, batch, allowed, static, tiles))
             if config.edge not in known:
                 raise ValueError(f"unknown edge {config.edge!r}; known: {', '.join(known)}")
             pins = dict(known[config.edge])
@@ -86,12 +100,16 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
             dims=chosen,
             batch=pins.pop("batch", batch),
             dtypes=pins.pop("only_dtypes", allowed),
+            static={**dict(static), **pins.pop("static", {})},
             min_batch=min_batch,
             **pins,
         )
 
     def edges(config: StrategyConfig) -> tuple[str, ...]:
-        return tuple(name for name, _ in per_sample_edges(dims, *domain(config)))
+        """The searched edges: all but those a tile edge's failure is narrowed to."""
+        narrowers = {n for names in narrowing.values() for n in names}
+        names = (name for name, _ in per_sample_edges(dims, *domain(config), static, tiles))
+        return tuple(n for n in names if n not in narrowers)
 
     def expected(args: Args, x64: bool) -> Expected:
         wide = oracle(args, "oracle")
@@ -123,7 +141,8 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
     def invalid_args() -> st.SearchStrategy[tuple[Args, str, str]]:
         def lone(seed: int, sizes: tuple[int, ...]) -> tuple[Args, str, str]:
             x = S.KindedArray(S.make_values(sizes, "float32", "ordinary", 1), "numpy", "ordinary")
-            return {"seed": seed, "x_batch": x}, "x_batch", f"one sample of shape {sizes}, no batch axis"
+            args = {"seed": seed, "x_batch": x, **{n: v[0] for n, v in static}}
+            return args, "x_batch", f"one sample of shape {sizes}, no batch axis"
 
         sizes = st.tuples(*(st.sampled_from(d) for _, d in dims))
         return st.builds(lone, st.integers(0, 9), sizes)
@@ -132,15 +151,17 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
     properties = applicable("randomness_as_declared") if randomness else applicable()
     if randomness:  # the values depend on the draws: claims about them are the randomness property's
         properties = tuple(p for p in properties if p not in VALUE_CLAIMS)
+    params = ("seed", f"x_batch: (B, {', '.join(sample)})", *(n for n, _ in static))
     return Subject(
         name=spec,
-        signature=f"{display_name(spec)}(seed, x_batch: (B, {', '.join(sample)})) -> (B, ...)",
+        signature=f"{display_name(spec)}({', '.join(params)}) -> (B, ...)",
         summary=description.get("summary") or f"the per-sample module at {spec}, lifted over a batch",
-        arg_names=("seed", "x_batch"),
+        arg_names=("seed", "x_batch", *(n for n, _ in static)),
         valid_args=valid_args,
         invalid_args=invalid_args,
         expected=expected,
         edges=edges,
+        narrowing=lambda config: narrowing,
         output_shape=output_shape,
         output_axes=("row", "element"),
         properties=properties,

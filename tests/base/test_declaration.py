@@ -24,11 +24,13 @@ def test_a_declaration_in_a_few_lines_describes_itself_as_plain_data() -> None:
     assert isinstance(decl, PerSample)
     assert decl.describe() == {
         "sample": ["L", "C"],
-        "dims": {"L": Dim().to_json(), "C": {"min": 2, "max": 16, "multiple_of": 1}},
+        "dims": {"L": Dim().to_json(), "C": {"min": 2, "max": None, "multiple_of": 1}},
         "dtypes": list(DEFAULT_DTYPES),
         "randomness": None,
         "tolerance": Tolerance().to_json(),
         "summary": "",
+        "static": {},
+        "own_oracle": False,
     }
     assert decl.dims_of((7, 3)) == {"L": 7, "C": 3}
 
@@ -37,12 +39,62 @@ def test_dims_give_their_sizes() -> None:
     assert conformance.dim(min=2, max=8, multiple_of=2).sizes() == (2, 4, 6, 8)
     assert conformance.dim(min=3, max=9, multiple_of=4).sizes() == (4, 8)
     assert Dim().sizes() == tuple(range(1, 17))
+    assert conformance.dim(min=20).sizes() == (20,)  # no max: the search keeps to the smallest
+
+
+def test_dims_give_the_sizes_around_a_tile_they_allow() -> None:
+    assert Dim().around(1024) == (1023, 1025)
+    assert conformance.dim(multiple_of=2).around(1024) == (1022, 1026)
+    assert conformance.dim(multiple_of=3).around(129) == (126, 132)
+    assert conformance.dim(max=1024).around(1024) == (1023,)
+    assert conformance.dim(max=64).around(128) == ()
+
+
+def _make_heads(seed: int, dims: dict[str, int], heads: int, causal: bool = True) -> object:
+    return object()
+
+
+def test_static_arguments_are_declared_with_their_values_and_reach_make_by_keyword() -> None:
+    decl = conformance.per_sample(
+        make=_make_heads, call=_call, sample=("L", "D"), static={"heads": (1, 2, 4), "causal": [True, False]}
+    )
+    assert decl.static == {"heads": (1, 2, 4), "causal": (True, False)}
+    assert decl.describe()["static"] == {"heads": [1, 2, 4], "causal": [True, False]}
+    assert decl.static_of((2, False)) == {"heads": 2, "causal": False}
+
+
+@pytest.mark.parametrize(
+    ("static", "words"),
+    [
+        ({"heads": (1, 2)}, "make must take the static arguments by keyword: make(seed, dims, heads)"),
+        ({"seed": (1,)}, "must be an identifier other than the sample's dimensions"),
+        ({"L": (1,)}, "must be an identifier other than the sample's dimensions"),
+        ({"heads": ()}, "must be the values it may take"),
+        ({"heads": 4}, "must be the values it may take"),
+        ({"heads": "124"}, "must be the values it may take"),
+        ({"heads": ((1, 2),)}, "distinct bools, ints, floats, strings or None"),
+        ({"heads": (1, 1)}, "distinct bools, ints, floats, strings or None"),
+        ([("heads", (1,))], "static must be a dict"),
+    ],
+)
+def test_a_bad_static_argument_is_one_line(static: object, words: str) -> None:
+    with pytest.raises(DeclarationError) as e:
+        conformance.per_sample(make=_make, call=_call, sample=("L", "C"), static=static)
+    assert words in str(e.value) and "\n" not in str(e.value)
+
+
+def test_an_oracle_must_be_callable() -> None:
+    with pytest.raises(DeclarationError, match="oracle must be callables"):
+        conformance.per_sample(make=_make, call=_call, sample=("L",), oracle=3.0)
+    assert conformance.per_sample(make=_make, call=_call, sample=("L",), oracle=_call).describe()[
+        "own_oracle"
+    ]
 
 
 @pytest.mark.parametrize(
     ("kwargs", "words"),
     [
-        ({"make": 3}, "make and call must be callables"),
+        ({"make": 3}, "make, call and oracle must be callables"),
         ({"sample": "LC"}, "sample must name one sample's dimensions"),
         ({"sample": ()}, "sample must name one sample's dimensions"),
         ({"sample": ("L", "L")}, "distinct identifiers"),

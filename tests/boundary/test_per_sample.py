@@ -50,6 +50,33 @@ declared = conformance.per_sample(
 breaks = conformance.per_sample(make=lambda seed, dims: 1 / 0, call=lambda m, x: x, sample=("D",))
 listy = conformance.per_sample(make=_make(), call=lambda m, x: [1, 2], sample=("L", "D"))
 not_a_declaration = 42
+# the cast stops the float64 oracle; an oracle of the user's computes the same without it
+own_oracle = conformance.per_sample(
+    make=_make(cast=True), call=lambda m, x: m(x), sample=("L", "D"), oracle=lambda m, x: m.lin(x)
+)
+wrong_oracle = conformance.per_sample(
+    make=_make(), call=lambda m, x: m(x), sample=("L", "D"), oracle=lambda m, x: 2 * m(x)
+)
+
+
+class Scaled(nnx.Module):
+    def __init__(self, d, gain, rngs):
+        self.lin, self.gain = nnx.Linear(d, d, rngs=rngs), gain
+
+    def __call__(self, x):
+        return self.gain * self.lin(x)
+
+
+scaled = conformance.per_sample(
+    make=lambda seed, dims, gain: Scaled(dims["D"], gain, nnx.Rngs(seed)),
+    call=lambda m, x: m(x),
+    sample=("L", "D"),
+    static={"gain": (1.0, -3.0)},
+)
+
+
+def scaled_own(seed, x_batch, gain):
+    return batched(Scaled(x_batch.shape[-1], gain, nnx.Rngs(seed)), x_batch)
 
 
 def batched(model, x_batch):
@@ -176,3 +203,38 @@ def test_a_declared_random_module_is_probed_fine_and_the_loop_draws_per_sample(s
 def test_not_a_declaration_is_refused_by_name(subjects: Path) -> None:
     with pytest.raises(ImplementationLoadError, match="is a int, not a per-sample subject: declare it with"):
         ps.declaration(f"{subjects}:not_a_declaration")
+
+
+def test_static_arguments_reach_make_the_references_the_oracle_and_both_kinds_of_implementation(
+    subjects: Path,
+) -> None:
+    decl = ps.declaration(f"{subjects}:scaled")
+    ps.probe(decl)
+    x = _x()
+    unit, tripled = (np.asarray(ps.loop(decl)(7, x, gain)) for gain in (1.0, -3.0))
+    np.testing.assert_allclose(tripled, -3.0 * unit, rtol=1e-6, atol=1e-6)
+    fn = ps.oracle(decl)
+    np.testing.assert_allclose(fn(7, x, "oracle", -3.0), tripled, rtol=1e-5, atol=1e-5)
+    assert fn(7, x, "reference", -3.0).shape == (2, 3, 2, 4)
+    np.testing.assert_allclose(fn(7, x, "nnx_vmap", -3.0), tripled, rtol=1e-6, atol=1e-6)
+    for name in ("batched", "scaled_own"):
+        impl = ps.implementation(f"{subjects}:{name}", f"{subjects}:scaled")
+        np.testing.assert_allclose(np.asarray(impl.fn(7, x, -3.0)), tripled, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ImplementationLoadError, match=r"by keyword: \(seed, x_batch, gain\)"):
+        ps.implementation(f"{subjects}:own_model", f"{subjects}:scaled")  # no gain parameter
+
+
+def test_an_oracle_of_the_users_stands_in_for_a_call_that_cannot_run_in_float64(subjects: Path) -> None:
+    decl = ps.declaration(f"{subjects}:own_oracle")
+    ps.probe(decl)
+    x = _x()
+    wide = ps.forward(decl, 7, x)
+    assert wide.dtype == np.float64
+    np.testing.assert_allclose(wide, np.asarray(ps.loop(decl)(7, x)), rtol=1e-5, atol=1e-5)
+    vjp = ps.oracle(decl)(7, x, {"kind": "vjp", "direction": np.ones_like(x), "precision": "oracle"})
+    assert vjp.dtype == np.float64 and vjp.shape == x.shape
+
+
+def test_an_oracle_that_computes_something_else_is_refused_when_probed(subjects: Path) -> None:
+    with pytest.raises(ValueError, match="the float64 oracle and the float32 call disagree by"):
+        ps.probe(ps.declaration(f"{subjects}:wrong_oracle"))

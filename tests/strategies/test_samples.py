@@ -7,7 +7,14 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from strategies.samples import INT_SEED_BUCKETS, LARGE, dim_pool, per_sample_args, per_sample_edges
+from strategies.samples import (
+    INT_SEED_BUCKETS,
+    LARGE,
+    dim_pool,
+    per_sample_args,
+    per_sample_edges,
+    per_sample_tile_narrowing,
+)
 
 DIMS = (("L", (1, 2, 16)), ("C", (2, 4, 8)))
 BATCH = (1, 3, 0, 65)
@@ -43,3 +50,55 @@ def test_each_edge_pins_what_it_names(data: st.DataObject) -> None:
     assert args["x_batch"].shape[2] == 8
     large = data.draw(per_sample_args(dims=dict(DIMS), batch=(3,), dtypes=("float16",), families=("large",)))
     assert np.abs(large["x_batch"].values.astype(np.float64)).max() > 1.0
+
+
+STATIC = (("heads", (1, 2, 4)), ("causal", (True,)))
+TILES = (("B", ((1024, (1023, 1025)),)), ("L", ((128, (127, 129)), (1024, (1023, 1025)))), ("C", ()))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.data())
+def test_static_arguments_are_drawn_from_their_values_and_each_value_is_an_edge(data: st.DataObject) -> None:
+    args = data.draw(per_sample_args(dims=dict(DIMS), batch=BATCH, dtypes=DTYPES, static=dict(STATIC)))
+    assert set(args) == {"seed", "x_batch", "heads", "causal"}
+    assert args["heads"] in (1, 2, 4) and args["causal"] is True
+    edges = dict(per_sample_edges(DIMS, BATCH, DTYPES, STATIC))
+    assert {"heads = 1", "heads = 2", "heads = 4"} <= set(edges)
+    assert not any(e.startswith("causal") for e in edges)  # one value: nothing to pin
+    pinned = data.draw(
+        per_sample_args(dims=dict(DIMS), batch=BATCH, dtypes=DTYPES, **dict(edges["heads = 4"]))
+    )
+    assert pinned["heads"] == 4
+
+
+@settings(max_examples=10, deadline=None)
+@given(st.data())
+def test_tile_edges_make_one_axis_large_and_the_rest_small(data: st.DataObject) -> None:
+    edges = dict(per_sample_edges(DIMS, BATCH, DTYPES, (), TILES))
+    tiles = [e for e in edges if e.startswith("tile ")]
+    assert tiles == [
+        "tile B = 1023",
+        "tile B = 1025",
+        "tile L = 127",
+        "tile L = 129",
+        "tile L = 1023",
+        "tile L = 1025",
+    ]
+    pins = dict(edges["tile L = 1025"])
+    args = data.draw(per_sample_args(dims={**dict(DIMS), **pins.pop("dims")}, dtypes=DTYPES, **pins))
+    b, length, c = args["x_batch"].shape
+    assert length == 1025 and 1 <= b <= 8 and c == 4
+    assert args["x_batch"].label not in ("zeros", "zero_rows")
+    pins = dict(edges["tile B = 1025"])
+    args = data.draw(per_sample_args(dims={**dict(DIMS), **pins.pop("dims")}, dtypes=DTYPES, **pins))
+    assert args["x_batch"].shape == (1025, 2, 4)
+
+
+def test_only_the_largest_tile_size_is_searched_and_a_failure_there_is_narrowed() -> None:
+    narrowing = per_sample_tile_narrowing(TILES)
+    assert narrowing == {
+        "tile B = 1023": (),
+        "tile B = 1025": (),
+        "tile L = 1023": ("tile L = 127", "tile L = 129"),
+        "tile L = 1025": ("tile L = 127", "tile L = 129"),
+    }
