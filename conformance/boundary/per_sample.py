@@ -19,6 +19,7 @@ arguments follow the batch, in the order declared, and ``make`` receives them by
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import json
@@ -60,9 +61,29 @@ def sample_dims(decl: PerSample, x_batch: Any) -> dict[str, int]:
     return decl.dims_of(shape[1:])
 
 
+#: The last few models ``make`` built, as ``nnx.split`` left them: key -> (graph, state). The
+#: oracle, the references and an implementation each ask for the model of one example.
+_MADE: collections.OrderedDict[tuple[Any, ...], tuple[Any, Any]] = collections.OrderedDict()
+_MADE_KEPT = 4
+
+
 def make_model(decl: PerSample, seed: Any, x_batch: Any, static: tuple[Any, ...] = ()) -> Any:
-    """The model ``make`` builds for the samples of ``x_batch`` and the static arguments ``static``."""
-    return decl.make(int(seed), sample_dims(decl, x_batch), **decl.static_of(static))
+    """The model ``make`` builds for the samples of ``x_batch`` and the static arguments ``static``.
+
+    Built once per seed, sizes, static arguments and precision among the last few asked for, and
+    merged anew from its graph and state for each caller: the same parameters to the bit, and no
+    caller sees what another's call did to its model (random counters moved, attributes set)."""
+    import jax
+    from flax import nnx
+
+    dims = sample_dims(decl, x_batch)
+    key = (id(decl), int(seed), tuple(dims.items()), static, bool(jax.config.jax_enable_x64))
+    if key not in _MADE:
+        _MADE[key] = nnx.split(decl.make(int(seed), dims, **decl.static_of(static)))
+        while len(_MADE) > _MADE_KEPT:
+            _MADE.popitem(last=False)
+    _MADE.move_to_end(key)
+    return nnx.merge(*_MADE[key])
 
 
 def _stack(decl: PerSample, model: Any, outs: list[Any], x_batch: Any) -> Any:
@@ -127,7 +148,14 @@ def per_sample(decl: PerSample, graphdef: Any, kind: str, wide: bool = False) ->
         return jax.jvp(lambda s: call(state, s), (x,), (tangent.astype(x.dtype),))[1]
 
     eager = {"call": call, "vjp": vjp, "jvp": jvp}[kind]
-    key = (id(decl), graphdef, kind, fn is not decl.call)
+    return _jit_or_eager((id(decl), graphdef, kind, fn is not decl.call), eager)
+
+
+def _jit_or_eager(key: tuple[Any, ...], eager: Callable[..., Any]) -> Callable[..., Any]:
+    """``eager`` under ``jax.jit``, compiled once per ``key`` and shape; eagerly from the first
+    call that cannot be traced (Python control flow on values) on."""
+    import jax
+
     compiled = _COMPILED.setdefault(key, jax.jit(eager))
 
     def one(*args: Any) -> Any:
@@ -185,7 +213,14 @@ def nnx_vmap(decl: PerSample) -> Callable[[Any, Any], Any]:
                 return decl.call(m, x)
 
             return split(model, x_batch)
-        return nnx.vmap(decl.call, in_axes=(None, 0))(model, x_batch)
+        if decl.randomness is not None:
+            return nnx.vmap(decl.call, in_axes=(None, 0))(model, x_batch)
+        graphdef, state = nnx.split(model)  # the same call every time: compiled once per shape
+
+        def lifted(state: Any, x_batch: Any) -> Any:
+            return nnx.vmap(decl.call, in_axes=(None, 0))(nnx.merge(graphdef, state), x_batch)
+
+        return _jit_or_eager((id(decl), graphdef, "nnx_vmap"), lifted)(state, x_batch)
 
     return fn
 
@@ -208,7 +243,10 @@ def manual_lift(decl: PerSample) -> Callable[[Any, Any], Any]:
                 )
                 return lifted(rngs, rest, x_batch)
         graphdef, state = nnx.split(model)
-        return jax.vmap(lambda s, x: decl.call(nnx.merge(graphdef, s), x), in_axes=(None, 0))(state, x_batch)
+        lifted = jax.vmap(lambda s, x: decl.call(nnx.merge(graphdef, s), x), in_axes=(None, 0))
+        if decl.randomness is not None:
+            return lifted(state, x_batch)
+        return _jit_or_eager((id(decl), graphdef, "manual_lift"), lifted)(state, x_batch)
 
     return fn
 
@@ -337,10 +375,23 @@ class _Float64:
         jax.config.update("jax_enable_x64", self.was)
 
 
+#: (declaration, graph, sample shape, dtype) whose module :func:`_draws_randomly` has seen draw none.
+_DETERMINISTIC: set[tuple[Any, ...]] = set()
+
+
 def _draws_randomly(decl: PerSample, model: Any, sample: Any) -> bool:
-    """Whether two calls on one sample differ: the module draws random numbers."""
+    """Whether two calls on one sample differ: the module draws random numbers. Asked once per
+    model graph and sample shape and dtype (a module that draws does so on every input)."""
+    from flax import nnx
+
+    key = (id(decl), nnx.graphdef(model), tuple(np.shape(sample)), str(np.asarray(sample).dtype))
+    if key in _DETERMINISTIC:
+        return False
     first, second = (np.asarray(decl.call(model, sample)) for _ in range(2))
-    return not np.array_equal(first, second, equal_nan=True)
+    if np.array_equal(first, second, equal_nan=True):
+        _DETERMINISTIC.add(key)
+        return False
+    return True
 
 
 def forward(decl: PerSample, seed: Any, x: np.ndarray, static: tuple[Any, ...] = ()) -> np.ndarray:
