@@ -25,5 +25,5 @@ class PropertySkip(Exception):
 
 class OracleError(Exception):
     """The subject's oracle could not answer: the code of a user's per-sample declaration raised,
-    hung or died in its worker. The cell is an error naming the subject, never a verdict on the
-    implementation under test."""
+    hung or died in its worker. The cell is ``incomplete``, marked ``declaration_failed``: no
+    verdict on the implementation under test, and the run exits 2."""

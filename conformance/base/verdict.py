@@ -21,7 +21,8 @@ REPORT_SCHEMA_PREFIX = "nnx-conformance/report/"
 #: report/3: statuses ``incomplete``; examples per edge; load errors keep their place.
 #: report/4: each implementation's failures grouped by cause (``causes``, see conformance.base.causes).
 #: report/5: each property's ``headroom`` and the run's ``tolerance`` (see conformance.numerics.headroom).
-REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "5"
+#: report/6: each property's ``declaration_failed``, and the verdict ``no verdict: declaration failed``.
+REPORT_SCHEMA = REPORT_SCHEMA_PREFIX + "6"
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 
@@ -32,7 +33,9 @@ class Status(StrEnum):
     PASS = "pass"  # held on every example it ran
     FAIL = "fail"  # broke the claim: a counterexample and a replay command
     SKIP = "skip"  # does not apply here; the reason says why
-    INCOMPLETE = "incomplete"  # ran no example (or none inside some edge): nothing was shown
+    #: ran no example (or none inside some edge), or the subject's declaration failed on a drawn
+    #: input (the cell is marked ``declaration_failed``): nothing was shown
+    INCOMPLETE = "incomplete"
     ERROR = "error"  # an internal error of the suite, never the implementation's fault
     XFAIL = "xfail"  # failed as expected (a known non-conformant reference, or the user's file)
     XPASS = "xpass"  # expected to fail, but held: a stale expectation
@@ -55,17 +58,27 @@ class Verdict(StrEnum):
     CONFORMS = "conforms"
     KNOWN_NON_CONFORMANT = "known non-conformant"
     DOES_NOT_CONFORM = "does not conform"
+    #: no verdict on some property: the per-sample subject's declaration (the user's ``make`` or
+    #: ``call``) raised, hung, died or answered garbage on a drawn input; the implementation is
+    #: not blamed, and the run exits with :data:`EXIT_USAGE`
+    DECLARATION_FAILED = "no verdict: declaration failed"
     INCOMPLETE = "incomplete"
     LOAD_ERROR = "load error"
 
 
-def verdict(statuses: Iterable[str], load_error: str | None = None) -> Verdict:
-    """The verdict rule: a load error, then a failure, then a cell that ran nothing, then xfails."""
+def verdict(
+    statuses: Iterable[str], load_error: str | None = None, declaration_failed: bool = False
+) -> Verdict:
+    """The verdict rule: a load error, then a failure, then a cell with no verdict because the
+    subject's declaration failed (``declaration_failed``: some cell is marked so), then a cell
+    that ran nothing, then xfails."""
     if load_error:
         return Verdict.LOAD_ERROR
     found = {Status(s) for s in statuses}
     if found & FAILING:
         return Verdict.DOES_NOT_CONFORM
+    if declaration_failed:
+        return Verdict.DECLARATION_FAILED
     if Status.INCOMPLETE in found:
         return Verdict.INCOMPLETE
     if Status.XFAIL in found:
@@ -77,12 +90,15 @@ def passed(statuses: Iterable[str], load_error: str | None = None) -> bool:
     return load_error is None and all(Status(s) in PASSING for s in statuses)
 
 
-def exit_code(implementations: Iterable[tuple[Iterable[str], str | None]]) -> int:
-    """2 if any implementation could not be loaded, 3 for an internal error, 1 for a failure."""
+def exit_code(implementations: Iterable[tuple[Iterable[str], str | None, bool]]) -> int:
+    """For ``(statuses, load error, declaration failed)`` per implementation: 2 if any could not
+    be loaded or has a cell with no verdict because the subject's declaration failed (the user's
+    input, not the implementation nor the suite, is at fault), 3 for an internal error, 1 for a
+    failure."""
     code = EXIT_OK
-    for statuses, load_error in implementations:
+    for statuses, load_error, declaration_failed in implementations:
         statuses = [Status(s) for s in statuses]
-        if load_error:
+        if load_error or declaration_failed:
             return EXIT_USAGE
         if Status.ERROR in statuses:
             code = EXIT_INTERNAL

@@ -375,6 +375,15 @@ class _Float64:
         jax.config.update("jax_enable_x64", self.was)
 
 
+def _an_array(out: Any, where: str) -> Any:
+    """``out``, the output of ``call`` on one sample; ValueError saying so when it is no array."""
+    if not (hasattr(out, "shape") and hasattr(out, "dtype")):
+        raise ValueError(
+            f"call(model, x) on one sample must return an array;{where} it returned {type(out).__name__}"
+        )
+    return out
+
+
 #: (declaration, graph) whose module :func:`_draws_randomly` has seen draw none.
 _DETERMINISTIC: set[tuple[Any, ...]] = set()
 
@@ -388,7 +397,7 @@ def _draws_randomly(decl: PerSample, model: Any, sample: Any) -> bool:
     key = (id(decl), nnx.graphdef(model))
     if key in _DETERMINISTIC:
         return False
-    first, second = (np.asarray(decl.call(model, sample)) for _ in range(2))
+    first, second = (np.asarray(_an_array(decl.call(model, sample), "")) for _ in range(2))
     if np.array_equal(first, second, equal_nan=True):
         _DETERMINISTIC.add(key)
         return False
@@ -513,12 +522,7 @@ def probe(decl: PerSample) -> None:
     where = f"a batch of two samples of shape {tuple(dims.values())} (dims {dims}"
     where += "".join(f", {n}={v!r}" for n, v in decl.static_of(static).items()) + ")"
     try:
-        one = decl.call(make_model(decl, 0, x, static), x[0])
-        if not (hasattr(one, "shape") and hasattr(one, "dtype")):
-            raise ValueError(
-                f"call(model, x) on one sample must return an array; on {where} it returned "
-                f"{type(one).__name__}"
-            )
+        _an_array(decl.call(make_model(decl, 0, x, static), x[0]), f" on {where}")
         reference = np.asarray(loop(decl)(0, x, *static))
     except ValueError:
         raise

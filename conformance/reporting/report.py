@@ -23,10 +23,13 @@ MARKS = {
     Status.XFAIL: "[yellow]xfail[/]",
     Status.XPASS: "[bold red]XPASS[/]",
 }
+#: An ``incomplete`` cell marked ``declaration_failed``: the subject's declaration failed there.
+NO_VERDICT = "[bold magenta]NO VERDICT[/]"
 VERDICTS = {
     Verdict.CONFORMS: "[green]conforms[/]",
     Verdict.KNOWN_NON_CONFORMANT: "[yellow]known non-conformant[/]",
     Verdict.DOES_NOT_CONFORM: "[bold red]does not conform[/]",
+    Verdict.DECLARATION_FAILED: "[bold magenta]no verdict: declaration failed[/]",
     Verdict.INCOMPLETE: "[bold magenta]incomplete[/]",
     Verdict.LOAD_ERROR: "[red]load error[/]",
 }
@@ -74,7 +77,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
         failing = [c for c in impl.properties if c.status in UNEXPECTED]  # each with its evidence
         print_causes(console, impl, expected=False)
         for cell in failing:
-            print_failure(console, impl.name, cell)
+            print_failure(console, impl.name, cell, "magenta" if cell.declaration_failed else "red")
     notes: dict[tuple[str, str], list[str]] = {}  # what passing cells say they checked
     for impl in report.implementations:
         for cell in impl.properties:
@@ -105,13 +108,22 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
                 if cell.status == Status.XFAIL:
                     print_failure(console, impl.name, cell, "yellow")
     counts = {s: 0 for s in Status}
+    no_verdict = 0
     for impl in report.implementations:
         for cell in impl.properties:
-            counts[Status(cell.status)] += 1
+            if cell.declaration_failed:
+                no_verdict += 1
+            else:
+                counts[Status(cell.status)] += 1
     failed = counts[Status.FAIL] + counts[Status.ERROR] + counts[Status.XPASS] + counts[Status.INCOMPLETE]
     summary = f"{counts[Status.PASS]} passed, {failed} failed, {counts[Status.SKIP]} skipped"
     if counts[Status.INCOMPLETE]:
         summary += f" ({counts[Status.INCOMPLETE]} incomplete: ran no example)"
+    if no_verdict:
+        summary += (
+            f", {no_verdict} without a verdict (the subject's declaration failed on a drawn input: "
+            "fix make or call, or narrow the subject with dims= or dtypes=)"
+        )
     if counts[Status.XFAIL] or counts[Status.XPASS]:
         summary += f", {counts[Status.XFAIL]} expected failures, {counts[Status.XPASS]} unexpected passes"
     loads = sum(1 for i in report.implementations if i.load_error)
@@ -123,7 +135,7 @@ def print_report(report: RunReport, console: Console | None = None) -> None:
 def _mark(cell: Any) -> str:
     """The cell's status, with its headroom beside it when it passed comparing numbers: ``pass 0.63%``
     (a failure's message says how far past the bound it went)."""
-    mark = MARKS[cell.status]
+    mark = NO_VERDICT if cell.declaration_failed else MARKS[cell.status]
     if not cell.headroom or cell.status not in (Status.PASS, Status.XPASS):
         return mark
     text = share(cell.headroom.get("max"))

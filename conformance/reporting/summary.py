@@ -30,10 +30,13 @@ MARKS = {
     "xfail": "⚠️ xfail",
     "xpass": "❗ **XPASS**",
 }
+#: An ``incomplete`` cell marked ``declaration_failed``: the subject's declaration failed there.
+NO_VERDICT = "❔ **NO VERDICT**"
 VERDICTS = {
     "conforms": "✅ conforms",
     "known non-conformant": "⚠️ known non-conformant",
     "does not conform": "❌ **does not conform**",
+    "no verdict: declaration failed": "❔ **no verdict: declaration failed**",
     "incomplete": "❔ **incomplete**",
     "load error": "❌ **load error**",
 }
@@ -71,16 +74,21 @@ def _table(report: Mapping[str, Any]) -> list[str]:
             row = []
             for impl in impls:
                 found = next((c for c in impl.get("properties") or [] if _name(c) == prop), None)
-                row.append(MARKS.get(str(found.get("status")), str(found.get("status"))) if found else "-")
+                row.append(_mark(found) if found else "-")
             lines.append(f"| {prop} | {' | '.join(row)} |")
     verdicts = [VERDICTS.get(str(i.get("verdict")), _cell(i.get("verdict", ""))) for i in impls]
     lines.append(f"| **verdict** | {' | '.join(verdicts)} |")
     return lines
 
 
-def _failure(impl: str, cell: Mapping[str, Any], level: str = "####") -> list[str]:
+def _mark(cell: Mapping[str, Any]) -> str:
+    """A cell's status as the table shows it (no verdict where the subject's declaration failed)."""
     status = str(cell.get("status"))
-    out = [f"{level} {MARKS.get(status, status)}: `{impl}` / `{_name(cell)}`", ""]
+    return NO_VERDICT if cell.get("declaration_failed") else MARKS.get(status, status)
+
+
+def _failure(impl: str, cell: Mapping[str, Any], level: str = "####") -> list[str]:
+    out = [f"{level} {_mark(cell)}: `{impl}` / `{_name(cell)}`", ""]
     if cell.get("claim"):
         out += [f"*{cell['claim']}*", ""]
     if cell.get("expected_failure"):

@@ -34,8 +34,13 @@ class ImplResult:
         return verdict.passed([c.status for c in self.properties], self.load_error)
 
     @property
+    def declaration_failed(self) -> bool:
+        """Some cell has no verdict because the per-sample subject's declaration failed."""
+        return any(c.declaration_failed for c in self.properties)
+
+    @property
     def verdict(self) -> verdict.Verdict:
-        return verdict.verdict([c.status for c in self.properties], self.load_error)
+        return verdict.verdict([c.status for c in self.properties], self.load_error, self.declaration_failed)
 
 
 @dataclass
@@ -59,7 +64,8 @@ class RunReport:
 
     def exit_code(self) -> int:
         return verdict.exit_code(
-            ([c.status for c in i.properties], i.load_error) for i in self.implementations
+            ([c.status for c in i.properties], i.load_error, i.declaration_failed)
+            for i in self.implementations
         )
 
     def to_json(self) -> dict[str, Any]:

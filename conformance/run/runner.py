@@ -74,6 +74,9 @@ class CellResult:
     #: numeric properties: the largest error-to-allowed ratios over the examples
     #: (:meth:`conformance.numerics.headroom.Headroom.record`); None when the cell compared no numbers
     headroom: dict[str, Any] | None = None
+    #: no verdict: the per-sample subject's declaration failed on a drawn input (an ``incomplete``
+    #: cell; the verdict rule and the exit code read this, :mod:`conformance.base.verdict`)
+    declaration_failed: bool = False
 
 
 class ShrinkTracker:
@@ -95,6 +98,9 @@ class ShrinkTracker:
         self.notes: list[str] = []
         #: each example's largest error-to-allowed ratio (what assert_close compared)
         self.headroom = Headroom()
+        #: the subject's oracle could not answer on an example before any failure: the cell has no
+        #: verdict, and the search runs nothing more
+        self.oracle_error: OracleError | None = None
 
     def over_budget(self) -> bool:
         return self.first_failure is not None and time.perf_counter() - self.first_failure > self.budget
@@ -177,7 +183,10 @@ def run_cell(
     a short search inside each edge of the domain, so every edge is reached by
     construction; the first failure ends the cell and is shrunk inside its search (a failure
     in an edge with narrower ones, as ``tile B = 1025``, is then narrowed: :func:`_narrow`).
-    A search that ran no example makes the cell ``incomplete``, never ``pass``.
+    A search that ran no example makes the cell ``incomplete``, never ``pass``; so does the
+    subject's oracle failing on an example before any failure (the user's per-sample declaration
+    raised, hung, died or answered garbage), which ends the cell at once, marked
+    ``declaration_failed``: no verdict, never the implementation's fault.
     """
     if prop.external == "strict" and not ctx.impl.builtin and not ctx.strict:
         return CellResult(
@@ -203,6 +212,8 @@ def run_cell(
             before = tracker.examples
             status, message = _search(ctx, prop, profile, replace(config, edge=edge), tracker, explicit)
             edges[edge or DOMAIN] = tracker.examples - before
+            if tracker.oracle_error is not None:  # no verdict: the subject's declaration failed
+                break
             if tracker.skipped is not None and status == Status.PASS:
                 status, message = Status.SKIP, tracker.skipped
                 break
@@ -222,16 +233,9 @@ def run_cell(
                     f"ran no example {'in the whole domain' if edge is None else f'inside the edge {edge!r}'}"
                 )
                 break
-    except Exception as e:  # no verdict: the user's per-sample code failed, or the suite did
-        if isinstance(e, OracleError):
-            message = (
-                f"no verdict: {e} (the per-sample declaration's own code fails on a drawn input: fix "
-                "make or call, or narrow the subject with dims= or dtypes=)"
-            )
-        else:  # the suite's own fault, never the implementation's
-            message = (
-                f"internal error in the suite: {type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}"
-            )
+    except OracleError as e:  # raised outside an example: no verdict all the same
+        tracker.oracle_error = e
+    except Exception as e:  # the suite's own fault, never the implementation's
         return CellResult(
             prop.name,
             prop.claim,
@@ -239,8 +243,20 @@ def run_cell(
             tracker.examples,
             ctx.calls - calls_before,
             time.perf_counter() - tracker.start,
-            message=message,
+            message=f"internal error in the suite: {type(e).__name__}: {e}\n{traceback.format_exc(limit=-3)}",
             edges=edges,
+        )
+    if tracker.oracle_error is not None:
+        return CellResult(
+            prop.name,
+            prop.claim,
+            Status.INCOMPLETE,
+            tracker.examples,
+            ctx.calls - calls_before,
+            time.perf_counter() - tracker.start,
+            message=no_verdict_message(tracker.oracle_error),
+            edges=edges,
+            declaration_failed=True,
         )
     end = time.perf_counter()
     result = CellResult(
@@ -269,6 +285,14 @@ def run_cell(
         result.first_failure_example = tracker.first_failure_example
         result.shrink_seconds = round(end - tracker.first_failure, 3)
     return result
+
+
+def no_verdict_message(error: OracleError) -> str:
+    """What a cell with no verdict says: what the declaration's code did, and how to fix it."""
+    return (
+        f"no verdict: {error} (the per-sample declaration's own code fails on a drawn input, not the "
+        "implementation under test: fix make or call, or narrow the subject with dims= or dtypes=)"
+    )
 
 
 def _narrow(
@@ -328,6 +352,8 @@ def _search(
     strategy = case_strategy(prop, ctx.subject, config)
 
     def body(case: Case) -> None:
+        if tracker.oracle_error is not None:  # no verdict: nothing more is run
+            return
         tracker.examples += 1
         if tracker.passes_unchecked(case):
             return
@@ -336,6 +362,8 @@ def _search(
             return
         if tracker.skipped is not None:
             return
+        note: str | None = None
+        oracle_failed = False
         with tolerance.probing() as probe:
             try:
                 note = prop.check(ctx, case)
@@ -345,8 +373,21 @@ def _search(
             except PropertySkip as skip:
                 tracker.skipped = skip.message
                 return
+            except OracleError as e:
+                # The subject's own code failed here. Before any failure, the cell has no verdict
+                # and the search ends (Hypothesis would shrink an exception, one oracle call, maybe
+                # one hang, at a time). After one, the failure stands: see below.
+                if not tracker.failed:
+                    tracker.oracle_error = e
+                    return
+                oracle_failed = True
             finally:
                 tracker.headroom.add(probe, lambda: summarize(case))
+        if oracle_failed:
+            # A case that failed fails again with its own evidence, any other passes unchecked;
+            # raised outside the handler, so that Hypothesis sees the failure as it was first raised.
+            tracker.replay_known(case)
+            return
         if isinstance(note, str) and note not in tracker.notes:
             tracker.notes.append(note)
 

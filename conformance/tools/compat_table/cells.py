@@ -24,6 +24,7 @@ VERDICT_TEXT = {
     Verdict.CONFORMS: "conforms",
     Verdict.KNOWN_NON_CONFORMANT: "known non-conformant",
     Verdict.DOES_NOT_CONFORM: "**does not conform**",
+    Verdict.DECLARATION_FAILED: "**no verdict: declaration failed**",
     Verdict.INCOMPLETE: "**incomplete**",
     Verdict.LOAD_ERROR: "load error",
 }
@@ -43,7 +44,9 @@ def verdict(impl: dict[str, Any]) -> str:
     if not impl.get("load_error") and any(s not in STATUS_TEXT for s in statuses):
         # a status this suite does not know (a report of another version): it did not pass
         return VERDICT_TEXT[Verdict.DOES_NOT_CONFORM]
-    return VERDICT_TEXT[verdict_of(statuses, str(impl["load_error"]) if impl.get("load_error") else None)]
+    load_error = str(impl["load_error"]) if impl.get("load_error") else None
+    failed = any(c.get("declaration_failed") for c in impl.get("properties", []))
+    return VERDICT_TEXT[verdict_of(statuses, load_error, failed)]
 
 
 def _impl(report: dict[str, Any], name: str) -> dict[str, Any] | None:

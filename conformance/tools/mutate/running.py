@@ -115,7 +115,7 @@ def _classify(impl: Any) -> tuple[str, str | None, str]:
             details = (cell.counterexample or {}).get("details") or {}
             hung = details.get("call") == "timeout" or "did not return within" in cell.message
             return (TIMED_OUT if hung else KILLED), cell.property, cell.message.splitlines()[0][:300]
-        if cell.status == Status.ERROR:
+        if cell.status == Status.ERROR or cell.declaration_failed:
             return ERROR, cell.property, cell.message.splitlines()[0][:300]
     return SURVIVED, None, ""
 
