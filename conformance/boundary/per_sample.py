@@ -72,18 +72,27 @@ def make_model(decl: PerSample, seed: Any, x_batch: Any, static: tuple[Any, ...]
 
     Built once per seed, sizes, static arguments and precision among the last few asked for, and
     merged anew from its graph and state for each caller: the same parameters to the bit, and no
-    caller sees what another's call did to its model (random counters moved, attributes set)."""
+    caller sees what another's call did to its model (random counters moved, attributes set).
+    A model made under a transformation (an implementation under ``jax.jit`` or ``jax.vmap``
+    makes it inside the trace) holds that trace's values and is not kept."""
     import jax
     from flax import nnx
 
     dims = sample_dims(decl, x_batch)
     key = (id(decl), int(seed), tuple(dims.items()), static, bool(jax.config.jax_enable_x64))
     if key not in _MADE:
-        _MADE[key] = nnx.split(decl.make(int(seed), dims, **decl.static_of(static)))
+        model = decl.make(int(seed), dims, **decl.static_of(static))
+        graphdef, state = nnx.split(model)
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(state)):
+            return model
+        _MADE[key] = (graphdef, state)
         while len(_MADE) > _MADE_KEPT:
             _MADE.popitem(last=False)
     _MADE.move_to_end(key)
-    return nnx.merge(*_MADE[key])
+    graphdef, state = _MADE[key]
+    # new Variables around the same arrays: nnx.merge would hand every caller the kept ones,
+    # tied to the trace they were made in and shared by every model merged from them
+    return nnx.merge(graphdef, jax.tree.map(lambda leaf: leaf, state))
 
 
 def _stack(decl: PerSample, model: Any, outs: list[Any], x_batch: Any) -> Any:

@@ -238,3 +238,23 @@ def test_an_oracle_of_the_users_stands_in_for_a_call_that_cannot_run_in_float64(
 def test_an_oracle_that_computes_something_else_is_refused_when_probed(subjects: Path) -> None:
     with pytest.raises(ValueError, match="the float64 oracle and the float32 call disagree by"):
         ps.probe(ps.declaration(f"{subjects}:wrong_oracle"))
+
+
+def test_a_kept_model_is_merged_anew_for_each_caller_even_when_first_made_under_a_transform(
+    subjects: Path,
+) -> None:
+    """make_model keeps the last few models: each caller must get Variables of its own, usable
+    outside the trace the model was first made in (nnx.vmap refuses a Variable of another trace)."""
+    import jax
+    from flax import nnx
+
+    decl = ps.declaration(f"{subjects}:good")
+    x = _x()
+    jax.vmap(lambda row: ps.make_model(decl, 11, x).lin(row))(x[:, 0])  # first made inside jax.vmap
+    first, second = ps.make_model(decl, 11, x), ps.make_model(decl, 11, x)
+    assert first.lin.kernel is not second.lin.kernel
+    np.testing.assert_array_equal(first.lin.kernel[...], second.lin.kernel[...])
+    first.lin.kernel.value = first.lin.kernel[...] + 1.0  # one caller's change is its own
+    assert not np.array_equal(first.lin.kernel[...], second.lin.kernel[...])
+    out = nnx.vmap(lambda m, row: m(row), in_axes=(None, 0))(second, x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(ps.loop(decl)(11, x)), rtol=2e-6, atol=2e-6)
