@@ -11,12 +11,15 @@ import os
 import sys
 import time
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
 from conformance.base.verdict import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Status, worst_exit
 from conformance.run.options import CHECK, RUN, add_options, build_kwargs
+
+if TYPE_CHECKING:
+    from conformance.run.user_subjects import Declared
 
 __all__ = ["EXIT_FAILED", "EXIT_INTERNAL", "EXIT_OK", "EXIT_USAGE", "build_parser", "main"]
 
@@ -26,8 +29,9 @@ DESCRIPTION = """\
 Check batched Flax NNX implementations against the per-sample reference: every property,
 with a minimal counterexample and a replay command for each failure.
 
-exit codes: 0 every property held; 1 some property failed; 2 usage error or an
-implementation that could not be loaded; 3 an internal error of the suite."""
+exit codes: 0 every property held; 1 some property failed; 2 usage error, an
+implementation that could not be loaded, or a per-sample declaration that failed on a
+drawn input (no verdict); 3 an internal error of the suite."""
 
 
 def program_name() -> str:
@@ -66,7 +70,19 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     add_options(replay.add_argument, RUN)
 
     sub.add_parser("list", help="list implementations and properties")
-    sub.add_parser("subjects", help="list the subjects: signature, properties, built-in implementations")
+    subjects = sub.add_parser(
+        "subjects",
+        help="list the subjects: signature, properties, built-in implementations",
+        description="List the built-in subjects and the per-sample subjects installed packages "
+        "advertise (entry-point group nnx_conformance.subjects; their code is not loaded to list them). "
+        "With --subject, describe the subjects named: a declaration is loaded in its oracle worker and "
+        "its sample dims, dtypes, randomness, tolerance, free references and properties are shown.",
+    )
+    subjects.add_argument(
+        "--subject",
+        metavar="SUBJECT",
+        help="describe these subjects: a name, A,B, all, or a declaration's file.py:NAME or module:NAME",
+    )
     from conformance.tools import bench, expect, mutate, pin, plot
 
     bench.add_parser(sub)
@@ -224,20 +240,75 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_subjects(args: argparse.Namespace) -> int:
+    from conformance.run import user_subjects
+    from conformance.run.settings import UsageError, subjects_option
     from conformance.subjects import SUBJECTS
+
+    if args.subject is None:
+        for subject in SUBJECTS.values():
+            _print_builtin_subject(subject)
+        for name, spec in user_subjects.advertised().items():
+            print(name)
+            print(f"  a per-sample subject advertised by an installed package: {spec}")
+            print(f"  not loaded to list it; '{program_name()} subjects --subject {name}' describes it")
+        return EXIT_OK
+    try:
+        try:
+            chosen = subjects_option(args.subject)
+        except UsageError as e:
+            return _usage_error(str(e))
+        for subject in chosen:
+            if subject.name in SUBJECTS:
+                _print_builtin_subject(subject)
+            else:
+                _print_declared(user_subjects.declared(subject))
+    finally:
+        user_subjects.close_all()
+    return EXIT_OK
+
+
+def _print_builtin_subject(subject: Any) -> None:
     from impl.registry import get, names
 
-    for subject in SUBJECTS.values():
-        print(f"{subject.name}")
-        print(f"  {subject.signature}")
-        print(f"  {subject.summary}")
-        print(f"  output axes: {', '.join(subject.output_axes)}")
-        print(f"  properties: {', '.join(subject.properties)}")
-        for n in names(subject.name, builtin_only=True):
-            known = get(n, subject.name).known_failures
-            note = f"  (known non-conformant: {', '.join(p for p, _ in known)})" if known else ""
-            print(f"  built-in {n}{note}")
-    return EXIT_OK
+    print(f"{subject.name}")
+    print(f"  {subject.signature}")
+    print(f"  {subject.summary}")
+    print(f"  output axes: {', '.join(subject.output_axes)}")
+    print(f"  properties: {', '.join(subject.properties)}")
+    for n in names(subject.name, builtin_only=True):
+        known = get(n, subject.name).known_failures
+        note = f"  (known non-conformant: {', '.join(p for p, _ in known)})" if known else ""
+        print(f"  built-in {n}{note}")
+
+
+def _print_declared(d: Declared) -> None:
+    """What a per-sample declaration declares and gets, as plain text."""
+    print(d.spec + (f"  (advertised as {d.advertised_as})" if d.advertised_as else ""))
+    print(f"  {d.signature}")
+    print(f"  {d.summary}")
+    print(f"  sample: ({', '.join(x.name for x in d.dims)}{',' * (len(d.dims) == 1)})")
+    for x in d.dims:
+        sizes = f"{x.min}..{x.max}" if x.max is not None else f"{x.min} and up"
+        step = f", multiples of {x.multiple_of}" if x.multiple_of > 1 else ""
+        print(f"    {x.name}: {sizes}{step}; drawn: {', '.join(map(str, x.drawn))}")
+    for name, values in d.static:
+        print(f"  static {name}: {', '.join(map(repr, values))}")
+    x64 = " (float64 only under --x64)" if "float64" in d.dtypes else ""
+    print(f"  dtypes: {', '.join(d.dtypes)}{x64}")
+    randomness = {
+        None: "none (the module draws no random numbers)",
+        "different": "different (each sample its own draws)",
+        "same": "same (every sample the same draws)",
+    }.get(d.randomness, str(d.randomness))
+    print(f"  randomness: {randomness}")
+    factor, floor = f"{d.tolerance_factor:g}", f"{d.tolerance_floor:g}"
+    print(
+        f"  tolerance: factor {factor}, floor {floor} (an output may lie {factor} times as far from the "
+        f"float64 oracle as the float32 per-sample reference does, and {floor} rounding units in any case)"
+    )
+    print(f"  oracle: {'its own, in float64' if d.own_oracle else 'the per-sample call, in float64'}")
+    print(f"  free references: {', '.join(d.references)}")
+    print(f"  properties: {', '.join(d.properties)}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -58,6 +58,9 @@ NOT_INSTALLED = "not installed"
 PACKAGES = ("jax", "jaxlib", "flax", "numpy", "python")
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+#: A subject's name as reports give it: a built-in subject's (an identifier), or a per-sample
+#: declaration's spec (``module:attr``, ``path/to/file.py:attr``).
+_SUBJECT = re.compile(r"^(?:[A-Za-z_][A-Za-z0-9_]*|[^\s:]+:[A-Za-z_][A-Za-z0-9_.]*)$")
 _RANGE = re.compile(r"^(?P<package>[A-Za-z_][A-Za-z0-9_.-]*?)(?P<specifiers>(?:[<>=!~]).*)$")
 _REASON = re.compile(r"(?:^|\s)--(?:\s|$)")
 
@@ -135,8 +138,13 @@ def _parse_condition(token: str, path: str, line: int) -> tuple[str, str | Speci
         token = token[1:-1]
     if token.startswith("subject="):
         name = token[len("subject=") :]
-        if not _NAME.match(name):
-            raise _error(path, line, f"subject name {name!r} in {raw!r} is not an identifier")
+        if not _SUBJECT.match(name):
+            raise _error(
+                path,
+                line,
+                f"subject name {name!r} in {raw!r} is neither an identifier nor a declaration's "
+                "module:attr or file.py:attr",
+            )
         return "subject", name
     m = _RANGE.match(token)
     if m is None:

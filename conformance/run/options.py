@@ -43,7 +43,8 @@ RUN: tuple[Option, ...] = (
     Option(
         "--subject",
         "subject",
-        "the function under test (see 'subjects'); check also takes A,B or 'all'",
+        "the function under test: a built-in subject (see 'subjects'), or a per-sample declaration "
+        "as file.py:NAME or module:NAME; check also takes A,B or 'all'",
         {"default": DEFAULT_SUBJECT},
     ),
     Option("--x64", "x64", "enable jax_enable_x64 (adds float64 inputs)", {"action": "store_true"}),

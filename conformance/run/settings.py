@@ -8,7 +8,8 @@ its example database, the limits, the isolation, the tolerance model, the specs 
 :func:`impl.registry.check_spec`), the properties and groups (:func:`applicable_properties`),
 the regression corpus, the expected-failure file, and the output paths
 (:func:`prepare_output`). :func:`targets` names the implementations a run checks, one
-unique name each.
+unique name each. :func:`subjects_option` reads ``--subject`` alone, in the same words, for
+the ``subjects`` command.
 """
 
 from __future__ import annotations
@@ -212,6 +213,15 @@ def parse_subjects(
     return out
 
 
+def subjects_option(spec: str, timeout: float = 60.0, load_timeout: float = LOAD_TIMEOUT) -> list[Subject]:
+    """The subjects ``--subject`` names, read as :meth:`EngineOptions.build` reads it (a
+    declaration's oracle worker is started); :class:`UsageError` in the same words for a bad one."""
+    try:
+        return parse_subjects(spec, False, timeout, load_timeout)
+    except (ValueError, KeyError, OSError, ImplementationLoadError) as e:
+        raise UsageError(_message(e)) from None
+
+
 def applicable_properties(
     subject: Subject,
     chosen: Iterable[str] = (),
@@ -346,5 +356,6 @@ __all__ = [
     "is_builtin_spec",
     "parse_subjects",
     "prepare_output",
+    "subjects_option",
     "targets",
 ]

@@ -7,6 +7,11 @@ declaration. Its code is the user's, so the runner never imports it: one worker 
 references of the panel (``loop``, ``nnx_vmap``, ``manual_lift``). A hang, an exit or garbage
 in that worker is an :class:`~conformance.base.failures.OracleError` naming the subject, and
 the run goes on.
+
+Installed packages advertise declarations under the entry-point group
+:data:`SUBJECT_ENTRY_POINTS`; :func:`advertised` reads the entry points alone (nothing is
+imported). :func:`declared` is what ``python -m conformance subjects --subject SPEC`` shows of an
+opened subject: the declaration's plain data and what the suite makes of it.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from conformance.base.declaration import FREE_REFERENCES
+from conformance.base.declaration import DEFAULT_DTYPES, FREE_REFERENCES, Dim
 from conformance.base.failures import OracleError
 from conformance.boundary.calls import CallResult
 from conformance.boundary.executors import LOAD_TIMEOUT, Target, WorkerExecutor
@@ -26,6 +32,7 @@ from conformance.boundary.per_sample import ORACLE
 from conformance.subjects import Subject
 from conformance.subjects.per_sample import per_sample_subject
 from impl.registry import Implementation, ImplementationLoadError, check_spec
+from strategies.samples import dim_pool
 
 
 class OracleWorker:
@@ -163,6 +170,77 @@ def panel(subject: Subject) -> dict[str, PanelMember]:
     """The free references of a per-sample subject, as the panel of trusted witnesses."""
     worker = _WORKERS[subject.name]
     return {name: PanelMember(worker, name) for name in FREE_REFERENCES}
+
+
+@dataclass(frozen=True)
+class SampleDim:
+    """One named dimension of a sample: the sizes it may take, and the few a search draws."""
+
+    name: str
+    min: int
+    #: None: no limit declared
+    max: int | None
+    multiple_of: int
+    #: the sizes drawn: the smallest two and the largest (every new shape costs a compilation)
+    drawn: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What a per-sample declaration says of itself, and what the suite makes of it: plain data,
+    from the subject's oracle worker (the declaration's code is never imported here)."""
+
+    #: the declaration's spec (``file.py:attr`` or ``module:attr``): the subject's name in a run
+    spec: str
+    #: the entry-point name it is advertised under, if any
+    advertised_as: str | None
+    signature: str
+    #: the declaration's summary, or the suite's words for a declaration without one
+    summary: str
+    dims: tuple[SampleDim, ...]
+    #: the input dtypes drawn (float64 only under --x64)
+    dtypes: tuple[str, ...]
+    #: "different", "same", or None: the module draws no random numbers
+    randomness: str | None
+    tolerance_factor: float
+    tolerance_floor: float
+    #: the other arguments of ``make`` and the values each may take
+    static: tuple[tuple[str, tuple[Any, ...]], ...]
+    #: whether the declaration gives its own float64 oracle in place of its call's
+    own_oracle: bool
+    #: the references every per-sample subject gets (the panel of agrees_with_builtins)
+    references: tuple[str, ...]
+    #: the properties that apply, in report order
+    properties: tuple[str, ...]
+
+
+def declared(subject: Subject) -> Declared:
+    """What the per-sample ``subject`` (opened by :func:`open_subject`) declares and gets."""
+    with _LOCK:
+        worker = _WORKERS.get(subject.name)
+    if worker is None:
+        raise KeyError(f"{subject.name!r} is not an opened per-sample subject")
+    description = worker.description
+    dims = []
+    for name in description["sample"]:
+        d = Dim(**description["dims"][name])
+        dims.append(SampleDim(name, d.min, d.max, d.multiple_of, dim_pool(d.sizes())))
+    names = {spec: name for name, spec in advertised().items()}
+    return Declared(
+        spec=subject.name,
+        advertised_as=names.get(subject.name),
+        signature=subject.signature,
+        summary=subject.summary,
+        dims=tuple(dims),
+        dtypes=tuple(description.get("dtypes") or DEFAULT_DTYPES),
+        randomness=description.get("randomness"),
+        tolerance_factor=float(description["tolerance"]["factor"]),
+        tolerance_floor=float(description["tolerance"]["floor"]),
+        static=tuple((n, tuple(v)) for n, v in (description.get("static") or {}).items()),
+        own_oracle=bool(description.get("own_oracle")),
+        references=tuple(subject.builtins or FREE_REFERENCES),
+        properties=tuple(subject.properties),
+    )
 
 
 def close_all() -> None:
