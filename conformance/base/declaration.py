@@ -233,14 +233,20 @@ def _static(
                 f"got {odd[0] if odd else values!r}"
             )
         out[name] = tuple(values)
-    if out:
-        try:
-            inspect.signature(make).bind(0, {}, **{n: v[0] for n, v in out.items()})
-        except TypeError:
-            raise DeclarationError(
-                f"per_sample: make must take the static arguments by keyword: make(seed, dims, "
-                f"{', '.join(out)})"
-            ) from None
-        except ValueError:  # no signature to read: the probe will tell
-            pass
+    if out and not accepts(make, 0, {}, **{n: v[0] for n, v in out.items()}):
+        raise DeclarationError(
+            f"per_sample: make must take the static arguments by keyword: make(seed, dims, {', '.join(out)})"
+        )
     return out
+
+
+def accepts(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Whether ``fn`` can be called with these arguments, by its signature; True where it has no
+    signature to read (its calls will tell)."""
+    try:
+        inspect.signature(fn).bind(*args, **kwargs)
+    except TypeError:
+        return False
+    except ValueError:
+        return True
+    return True

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from conformance.base.declaration import FREE_REFERENCES, PerSample
+from conformance.base.declaration import FREE_REFERENCES, PerSample, accepts
 from impl.registry import Implementation, ImplementationLoadError, find, load
 
 #: The implementation name the runner asks for the oracle under.
@@ -314,18 +314,14 @@ def implementation(spec: str, subject: str) -> Implementation:
         return Implementation(name, makers[target](decl), target, subject, builtin=True)
     impl = load(spec, subject)
     static = {n: v[0] for n, v in decl.static.items()} if takes_seed(impl.fn) else {}
-    try:
-        inspect.signature(impl.fn).bind(None, None, **static)
-    except TypeError:
+    if not accepts(impl.fn, None, None, **static):
         own = (
             f", the static arguments by keyword: (seed, x_batch, {', '.join(decl.static)})" if static else ""
         )
         raise ImplementationLoadError(
             f"{spec!r}: a batched implementation of a per-sample subject takes two arguments, "
             f"(model, x_batch) or (seed, x_batch){own}"
-        ) from None
-    except ValueError:  # no signature to read: the calls will tell
-        pass
+        )
     fn = with_seed(decl, impl.fn) if takes_seed(impl.fn) else with_model(decl, impl.fn)
     return Implementation(impl.name, fn, impl.spec, subject, impl.builtin, impl.known_failures)
 
