@@ -107,12 +107,23 @@ def _stack(decl: PerSample, model: Any, outs: list[Any], x_batch: Any) -> Any:
 def sample_output(decl: PerSample, model: Any, shape: tuple[int, ...], dtype: Any, wide: bool = False) -> Any:
     """``call`` (its ``oracle`` if ``wide``) on one sample of zeros, on a copy of ``model`` (so that
     a module drawing random numbers moves no counter of the model itself): what an empty batch
-    stacks to zero rows of."""
+    stacks to zero rows of. Only its shape and dtype are wanted: traced, not run (run eagerly
+    where it cannot be traced)."""
+    import jax
     import jax.numpy as jnp
     from flax import nnx
 
     graphdef, state = nnx.split(model)
-    return jnp.asarray(body(decl, wide)(nnx.merge(graphdef, state), jnp.zeros(shape, dtype)))
+    fn = body(decl, wide)
+    try:
+        out = jax.eval_shape(
+            lambda s, x: fn(nnx.merge(graphdef, s), x), state, jax.ShapeDtypeStruct(shape, dtype)
+        )
+        return jnp.zeros(out.shape, out.dtype)
+    except Exception as e:
+        if type(e).__name__ not in _UNTRACEABLE:
+            raise
+    return jnp.asarray(fn(nnx.merge(graphdef, state), jnp.zeros(shape, dtype)))
 
 
 #: Compiled per-sample functions: (declaration, graph, kind) -> the function, or None where the
