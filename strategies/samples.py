@@ -111,7 +111,7 @@ def per_sample_edges(
     for name, values in static:
         if len(values) > 1:
             edges += [(f"{name} = {v!r}", {"static": {name: (v,)}}) for v in values]
-    edges += per_sample_tile_edges(dims, batch, tiles)
+    edges += per_sample_tile_edges(dims, batch, tiles, static)
     return tuple((name, MappingProxyType(pins)) for name, pins in edges)
 
 
@@ -119,18 +119,28 @@ def per_sample_tile_edges(
     dims: tuple[tuple[str, tuple[int, ...]], ...],
     batch: tuple[int, ...],
     tiles: tuple[tuple[str, Tiles], ...],
+    static: tuple[tuple[str, tuple[Any, ...]], ...] = (),
 ) -> list[tuple[str, dict[str, Any]]]:
     """For each axis (``B`` or a sample dimension) and each of its tile sizes ``T``, an edge at the
     size just below ``T`` and one just above: that axis large, the others small (``B`` from 1 to
-    8, each dimension at its second size), values carrying signal in every row. A rewrite that is
-    wrong only past a tile boundary (a chunked loop dropping its last partial chunk) fails there."""
+    8, each dimension at its second size), each static argument at its last declared value (a
+    tile edge runs one example, and the first a search draws takes the first value of each
+    choice: a kernel size of 1 would hide a chunk boundary), values carrying signal in every
+    row. A rewrite that is wrong only past a tile boundary (a chunked loop dropping its last
+    partial chunk, chunks that forget the previous one's tail) fails there."""
     small_batch = tuple(b for b in batch if 1 <= b <= 8) or (1,)
     small = {name: (sizes[min(1, len(sizes) - 1)],) for name, sizes in dims}
+    last = {name: (values[-1],) for name, values in static}
     out = []
     for axis, around in tiles:
         for _, sizes in around:
             for n in sizes:
-                pins: dict[str, Any] = {"dims": {**small}, "batch": small_batch, "families": SIGNAL_FAMILIES}
+                pins: dict[str, Any] = {
+                    "dims": {**small},
+                    "batch": small_batch,
+                    "families": SIGNAL_FAMILIES,
+                    "static": last,
+                }
                 if axis == "B":
                     pins["batch"] = (n,)
                 else:

@@ -21,6 +21,7 @@ CAUGHT_BY = {
     "conv_pads_across_batch": "batch_independence",
     "conv_same_padding": "agrees_with_oracle",
     "conv_flipped_kernel": "agrees_with_oracle",
+    "conv_chunks_without_carry": "agrees_with_oracle",
     "attention_positions_across_batch": "batch_independence",
     "attention_softmax_wrong_axis": "agrees_with_oracle",
     "attention_mask_one_ahead": "agrees_with_oracle",

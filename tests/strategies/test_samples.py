@@ -74,7 +74,7 @@ def test_static_arguments_are_drawn_from_their_values_and_each_value_is_an_edge(
 @settings(max_examples=10, deadline=None)
 @given(st.data())
 def test_tile_edges_make_one_axis_large_and_the_rest_small(data: st.DataObject) -> None:
-    edges = dict(per_sample_edges(DIMS, BATCH, DTYPES, (), TILES))
+    edges = dict(per_sample_edges(DIMS, BATCH, DTYPES, STATIC, TILES))
     tiles = [e for e in edges if e.startswith("tile ")]
     assert tiles == [
         "tile B = 1023",
@@ -88,6 +88,7 @@ def test_tile_edges_make_one_axis_large_and_the_rest_small(data: st.DataObject) 
     args = data.draw(per_sample_args(dims={**dict(DIMS), **pins.pop("dims")}, dtypes=DTYPES, **pins))
     b, length, c = args["x_batch"].shape
     assert length == 1025 and 1 <= b <= 8 and c == 4
+    assert args["heads"] == 4  # the last declared value: one example must not draw a kernel size of 1
     assert args["x_batch"].label not in ("zeros", "zero_rows")
     pins = dict(edges["tile B = 1025"])
     args = data.draw(per_sample_args(dims={**dict(DIMS), **pins.pop("dims")}, dtypes=DTYPES, **pins))
