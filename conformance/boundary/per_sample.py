@@ -501,8 +501,8 @@ def oracle(decl: PerSample) -> Callable[..., Any]:
         if isinstance(request, dict):
             return gradient(decl, seed, np.asarray(x_batch), request, static)
         if request == "describe":
-            probe(decl)
-            return np.frombuffer(json.dumps(decl.describe()).encode(), np.uint8).copy()
+            found = probe(decl)
+            return np.frombuffer(json.dumps({**decl.describe(), **found}).encode(), np.uint8).copy()
         if request == "reference":  # the loop and the nnx.vmap lift: the tolerance takes the farther
             return np.stack(
                 [np.asarray(REFERENCES[name](decl)(seed, x_batch, *static)) for name in TOLERANCE_REFERENCES]
@@ -526,10 +526,11 @@ def _which(decl: PerSample) -> str:
     return "oracle" if decl.oracle is not None else "call"
 
 
-def probe(decl: PerSample) -> None:
+def probe(decl: PerSample) -> dict[str, Any]:
     """Build the model and call it on a batch of two small samples (each dimension at its second
     size, each static argument at its first value), in the run's precision and in float64;
-    ValueError saying what is wrong with the declaration and how to fix it."""
+    ValueError saying what is wrong with the declaration and how to fix it. Returns what it
+    found out: ``{"seed_used": whether make draws other parameters for another seed}``."""
     from conformance.base.declaration import Dim
 
     dims = {n: (lambda s: s[min(1, len(s) - 1)])(decl.dims.get(n, Dim()).sizes()) for n in decl.sample}
@@ -581,3 +582,16 @@ def probe(decl: PerSample) -> None:
             f"the per-sample {which} does not compute in float64 on {where}: it ignores input changes "
             f"below float32's resolution (a hard-coded cast to float32?); {_FIX}"
         )
+    return {"seed_used": _seed_used(decl, x, static)}
+
+
+def _seed_used(decl: PerSample, x: np.ndarray, static: tuple[Any, ...]) -> bool:
+    """Whether ``make`` builds another model (other parameters, other random state) for seeds 0
+    and 1: a module that ignores its seed has nothing for seed_sensitivity to check."""
+    import jax
+    from flax import nnx
+
+    states = [jax.tree.leaves(nnx.state(make_model(decl, seed, x, static))) for seed in (0, 1)]
+    return len(states[0]) != len(states[1]) or any(
+        not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(*states, strict=True)
+    )

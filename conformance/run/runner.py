@@ -196,6 +196,8 @@ def run_cell(
             message="runs on external implementations only with --strict (it checks how invalid "
             "input is rejected, which the contract leaves open)",
         )
+    if prop.name in ctx.subject.not_applicable:
+        return CellResult(prop.name, prop.claim, Status.SKIP, message=ctx.subject.not_applicable[prop.name])
     tracker = ShrinkTracker(profile.shrink_seconds)
     calls_before = ctx.calls
     config = StrategyConfig(pool=profile.pool, x64=ctx.x64)

@@ -172,4 +172,10 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
         builtins=FREE_REFERENCES,
         reference_defined=True,
         dtype_rule="the float32 per-sample reference's output dtype",
+        not_applicable={}
+        if description.get("seed_used", True)
+        else {
+            "seed_sensitivity": "make(seed, dims) builds the same model for seeds 0 and 1: the module "
+            "does not use its seed, so no two seeds can be told apart"
+        },
     )

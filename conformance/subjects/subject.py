@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jax
@@ -151,6 +151,8 @@ class Subject:
     batch_axes: tuple[str, ...] = ("row", "input coordinate")
     #: how the output dtype is chosen, for a wrong-dtype message
     dtype_rule: str = "JAX's promotion of the input dtype with float32 parameters"
+    #: properties that say nothing of this subject, with why: each cell is a skip saying so
+    not_applicable: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.properties:

@@ -52,6 +52,9 @@ noisy = conformance.per_sample(make=lambda seed, dims: Noisy(dims["D"], nnx.Rngs
                                dtypes=("float32", "float64"), randomness="different",
                                tolerance=conformance.tolerance(factor=8, floor=4),
                                summary="a scale, then dropout, of one sample (D,)")
+# the seed never reaches the parameters: seed_sensitivity has nothing to tell apart
+seedless = conformance.per_sample(make=lambda seed, dims: Scale(dims["D"], nnx.Rngs(0)),
+                                  call=lambda m, x: m(x), sample=("L", "D"))
 broken_make = conformance.per_sample(make=lambda seed, dims: 1 / 0, call=lambda m, x: x, sample=("D",))
 exits = conformance.per_sample(make=lambda seed, dims: exit(3), call=lambda m, x: x, sample=("D",))
 
@@ -99,6 +102,15 @@ def test_a_per_sample_subject_is_checked_from_the_command_line(folder: Path) -> 
     assert done.returncode == EXIT_FAILED, done.stdout[-2000:] + done.stderr[-2000:]
     assert "batched" in done.stdout and "over_batch / batch_independence" in done.stdout
     assert "--subject my_subjects.py:scale" in done.stdout  # the replay command names it
+
+
+def test_seed_sensitivity_is_a_skip_saying_why_for_a_module_that_ignores_its_seed(folder: Path) -> None:
+    args = ("--impl", "my_subjects.py:batched", "--property", "seed_sensitivity", "--max-examples", "3")
+    done = _run(folder, "--subject", "my_subjects.py:seedless", *args)
+    assert done.returncode == EXIT_OK, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "builds the same model for seeds 0 and 1: the module does not use its seed" in done.stdout
+    used = _run(folder, "--subject", "my_subjects.py:scale", *args)  # the same module, seeded
+    assert used.returncode == EXIT_OK and "does not use its seed" not in used.stdout
 
 
 @pytest.mark.slow
