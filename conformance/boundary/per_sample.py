@@ -591,7 +591,13 @@ def _seed_used(decl: PerSample, x: np.ndarray, static: tuple[Any, ...]) -> bool:
     import jax
     from flax import nnx
 
+    def bits(leaf: Any) -> np.ndarray:  # a typed PRNG key has no numpy form: its data does
+        dtype = getattr(leaf, "dtype", None)
+        if dtype is not None and jax.dtypes.issubdtype(dtype, jax.dtypes.prng_key):
+            leaf = jax.random.key_data(leaf)
+        return np.asarray(leaf)
+
     states = [jax.tree.leaves(nnx.state(make_model(decl, seed, x, static))) for seed in (0, 1)]
     return len(states[0]) != len(states[1]) or any(
-        not np.array_equal(np.asarray(a), np.asarray(b)) for a, b in zip(*states, strict=True)
+        not np.array_equal(bits(a), bits(b)) for a, b in zip(*states, strict=True)
     )

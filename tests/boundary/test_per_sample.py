@@ -192,7 +192,7 @@ def test_a_declaration_that_cannot_work_says_why_when_probed(subjects: Path, nam
 
 def test_a_declared_random_module_is_probed_fine_and_the_loop_draws_per_sample(subjects: Path) -> None:
     decl = ps.declaration(f"{subjects}:declared")
-    ps.probe(decl)
+    assert ps.probe(decl) == {"seed_used": True}  # its state holds typed random keys
     same = np.repeat(_x(1), 4, axis=0)
     rows = np.asarray(ps.loop(decl)(3, same)).reshape(4, -1)
     assert len({r.tobytes() for r in rows}) == 4  # each sample its own draw
