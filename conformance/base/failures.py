@@ -23,6 +23,13 @@ class PropertySkip(Exception):
         self.message = message
 
 
+#: The exception a per-sample subject's worker raises when the declaration's ``make`` fails while
+#: building the model handed to a ``(model, x_batch)`` implementation: the call never reached the
+#: implementation. A worker's word is not trusted: the runner has the oracle worker build the
+#: same model before it blames the declaration.
+MAKE_FAILED = "MakeFailed"
+
+
 class OracleError(Exception):
     """The subject's oracle could not answer: the code of a user's per-sample declaration raised,
     hung or died in its worker. The cell is ``incomplete``, marked ``declaration_failed``: no

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from conformance.base.declaration import FREE_REFERENCES, PerSample, accepts
+from conformance.base.failures import MAKE_FAILED
 from impl.registry import Implementation, ImplementationLoadError, find, load
 
 #: The implementation name the runner asks for the oracle under.
@@ -291,15 +292,23 @@ def takes_seed(fn: Any) -> bool:
     return bool(params) and params[0] == "seed"
 
 
+#: :data:`~conformance.base.failures.MAKE_FAILED`: ``make`` failed before the implementation ran.
+MakeFailed = type(MAKE_FAILED, (Exception,), {"__doc__": "make failed before the implementation ran."})
+
+
 def with_model(decl: PerSample, impl: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     """A ``(model, x_batch)`` implementation as ``fn(seed, x_batch, *static)``: the model built by
-    ``make``."""
+    ``make`` (:class:`MakeFailed` where ``make`` raises: the implementation was never called)."""
 
     def fn(seed: Any, x_batch: Any, *static: Any) -> Any:
-        if np.ndim(x_batch) == len(decl.sample):  # one sample, no batch axis: its model, and the call
-            dims = decl.dims_of(np.shape(x_batch))
-            return impl(decl.make(int(seed), dims, **decl.static_of(static)), x_batch)
-        return impl(make_model(decl, seed, x_batch, static), x_batch)
+        try:
+            if np.ndim(x_batch) == len(decl.sample):  # one sample, no batch axis: its model, and the call
+                model = decl.make(int(seed), decl.dims_of(np.shape(x_batch)), **decl.static_of(static))
+            else:
+                model = make_model(decl, seed, x_batch, static)
+        except Exception as e:
+            raise MakeFailed(f"make raised {type(e).__name__}: {e}") from None
+        return impl(model, x_batch)
 
     return fn
 
@@ -489,6 +498,7 @@ def oracle(decl: PerSample) -> Callable[..., Any]:
     * ``"reference"`` -- the float32 references, stacked: the loop and the ``nnx.vmap`` lift on
       the model as made, in the run's precision;
     * ``"loop"``, ``"nnx_vmap"``, ``"manual_lift"`` -- a free reference, for the panel;
+    * ``"make"`` -- build the model of these arguments, nothing else (an empty array);
     * a dict -- a gradient of the oracle or of the reference (:func:`gradient`);
     * ``"describe"`` -- the declaration as plain data (the bytes of its JSON), once
       :func:`probe` has seen it work.
@@ -509,6 +519,9 @@ def oracle(decl: PerSample) -> Callable[..., Any]:
             )
         if request in REFERENCES:
             return REFERENCES[request](decl)(seed, x_batch, *static)
+        if request == "make":  # does make build the model of these arguments? (raises if not)
+            make_model(decl, seed, x_batch, static)
+            return np.zeros((0,), np.float32)
         return forward(decl, seed, np.asarray(x_batch), static)
 
     return fn

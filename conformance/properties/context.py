@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from conformance.base.failures import PropertyFailure
+from conformance.base.failures import MAKE_FAILED, PropertyFailure
 from conformance.boundary.calls import CallResult
 from conformance.subjects import Args, Expected, Subject, args_key
 from impl.registry import Implementation
@@ -105,14 +105,17 @@ class Context:
     def call(self, args: Args, fresh: bool = False, transform: dict[str, Any] | None = None) -> CallResult:
         """One call of the implementation (under ``transform``, plain data, if given), memoized."""
         key = args_key(args) + (json.dumps(transform, sort_keys=True, default=str) if transform else "")
-        if not fresh:
-            known = self.memo.lookup(key)
-            if known is not None:
-                return known
-        self.calls += 1
-        ordered = self.subject.ordered(args)
-        result = self.executor.call(ordered, transform) if transform else self.executor.call(ordered)
-        return self.memo.remember(key, result)
+        known = None if fresh else self.memo.lookup(key)
+        if known is None:
+            self.calls += 1
+            ordered = self.subject.ordered(args)
+            result = self.executor.call(ordered, transform) if transform else self.executor.call(ordered)
+            known = self.memo.remember(key, result)
+        if known.status == "raised" and known.error_type == MAKE_FAILED and self.subject.confirm_make:
+            # the worker says the declaration's make failed before the implementation ran: if the
+            # oracle worker's make fails too, OracleError (no verdict); if not, the failure stands
+            self.subject.confirm_make(args)
+        return known
 
     def expected(self, args: Args) -> Expected:
         # The subject is part of the key: a run over several subjects shares one cache, and the

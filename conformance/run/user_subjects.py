@@ -90,6 +90,8 @@ def _asked(request: Any) -> str:
         return "the float64 oracle"
     if request == "reference":
         return "the float32 per-sample reference"
+    if request == "make":
+        return "make(seed, dims), building the model handed to the implementation,"
     return f"the free reference {request}"
 
 

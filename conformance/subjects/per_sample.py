@@ -130,6 +130,10 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
 
         return expected_gradient
 
+    def confirm_make(args: Args) -> None:
+        """OracleError when make cannot build the model of ``args`` in the oracle worker either."""
+        oracle(args, "make")
+
     def output_shape(args: Args) -> tuple[int, ...]:
         """(B, the values of one sample's output): the reference's shape, from the oracle worker."""
         key = args_key(args)
@@ -172,6 +176,7 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
         builtins=FREE_REFERENCES,
         reference_defined=True,
         dtype_rule="the float32 per-sample reference's output dtype",
+        confirm_make=confirm_make,
         not_applicable={}
         if description.get("seed_used", True)
         else {

@@ -151,6 +151,9 @@ class Subject:
     batch_axes: tuple[str, ...] = ("row", "input coordinate")
     #: how the output dtype is chosen, for a wrong-dtype message
     dtype_rule: str = "JAX's promotion of the input dtype with float32 parameters"
+    #: a per-sample subject's: (args) -> None when its make builds their model in the oracle
+    #: worker, OracleError when it fails there too (an implementation's worker said it failed)
+    confirm_make: Callable[[Args], None] | None = None
     #: properties that say nothing of this subject, with why: each cell is a skip saying so
     not_applicable: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
 

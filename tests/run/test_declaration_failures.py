@@ -185,7 +185,7 @@ def test_after_a_real_failure_the_oracle_failing_while_shrinking_leaves_the_fail
 
 
 def _check(
-    tmp_path: Path, declaration: str
+    tmp_path: Path, declaration: str, impl: str = "batched"
 ) -> tuple[subprocess.CompletedProcess, dict[str, Any], float, int]:
     """``check`` of the correct ``batched`` on ``declaration``: two properties, the first asks the
     oracle, the second does not. (the finished run, its JSON report, seconds, the runner's pid)"""
@@ -195,7 +195,7 @@ def _check(
     env["COLUMNS"] = "200"
     argv = [
         *(sys.executable, "-m", "conformance", "check", "--subject", f"{ZOO}:{declaration}"),
-        *("--impl", f"{ZOO}:batched", "--profile", "ci", "--max-examples", "3", "--timeout", TIMEOUT),
+        *("--impl", f"{ZOO}:{impl}", "--profile", "ci", "--max-examples", "3", "--timeout", TIMEOUT),
         *("--property", "agrees_with_oracle", "--property", "inputs_untouched", "--quiet"),
         *("--json", str(report)),
     ]
@@ -262,6 +262,34 @@ def test_a_declaration_that_fails_mid_run_gives_no_verdict_and_the_run_goes_on(
     assert words in done.stdout and FIX in done.stdout
     assert "does not conform" not in done.stdout and "Traceback" not in output
     assert _left_behind(runner) == set()
+
+
+def test_a_make_that_fails_in_the_implementations_worker_gives_no_verdict_either(tmp_path: Path) -> None:
+    """make builds the model handed to a (model, x_batch) implementation in its own worker: when it
+    fails there, the implementation never ran. The oracle worker's make is asked, fails too, and
+    inputs_untouched (which never asks the oracle) has no verdict rather than a failure."""
+    done, data, _, runner = _check(tmp_path, "make_fails")
+    assert done.returncode == EXIT_USAGE, (done.stdout + done.stderr)[-3000:]
+    (impl,) = data["implementations"]
+    for cell in impl["properties"]:
+        assert (cell["status"], cell["declaration_failed"]) == ("incomplete", True), cell
+        assert "D = 3 is not supported" in cell["message"], cell["message"]
+    assert "make(seed, dims), building the model" in impl["properties"][1]["message"]
+    assert impl["verdict"] == "no verdict: declaration failed"
+    assert _left_behind(runner) == set()
+
+
+@pytest.mark.slow
+def test_an_implementation_claiming_make_failed_when_it_did_not_still_fails(tmp_path: Path) -> None:
+    """The worker's word that make failed is checked against the oracle worker's make."""
+    done, data, _, _ = _check(tmp_path, "good", impl="claims_make_failed")
+    assert done.returncode == EXIT_FAILED, (done.stdout + done.stderr)[-3000:]
+    (impl,) = data["implementations"]
+    cells = {c["name"]: c for c in impl["properties"]}
+    assert (
+        cells["inputs_untouched"]["status"] == "fail" and not cells["inputs_untouched"]["declaration_failed"]
+    )
+    assert impl["verdict"] == "does not conform"
 
 
 @pytest.mark.slow

@@ -10,7 +10,12 @@ samples at the second size of each dimension (``D = 2``); the searches also draw
 * ``exits``: ends its process with ``os._exit``;
 * ``returns_a_string``: returns a string, not an array;
 * ``ragged``: returns one element more for a sample whose first value is at least 1, so the
-  samples of one batch cannot be stacked (a shape that depends on the values).
+  samples of one batch cannot be stacked (a shape that depends on the values);
+* ``make_fails``: ``make`` itself raises, in the oracle worker and in the implementation's
+  worker alike (where it builds the model handed to ``(model, x_batch)``).
+
+``claims_make_failed`` is a broken implementation that raises an exception named like the
+worker's own ``MakeFailed`` although ``make`` works: its failure must stand.
 
 ``batched`` is a correct batched implementation of all of them (it never runs the
 declaration's ``call``), e.g. ``python -m conformance check --subject
@@ -81,7 +86,14 @@ def _ragged(model: Scale, x: Any) -> Any:
     return jnp.concatenate([out, out[:1]]) if float(x[0]) >= 1.0 else out
 
 
+def _make_or_fail(seed: int, dims: dict[str, int]) -> Scale:
+    if dims["D"] == BAD_D:
+        raise ValueError(f"D = {BAD_D} is not supported")
+    return _make(seed, dims)
+
+
 hangs = _declare(_hang)
+make_fails = conformance.per_sample(make=_make_or_fail, call=lambda m, x: m(x), sample=("D",), dims=DIMS)
 exits = _declare(_exit)
 returns_a_string = _declare(_string)
 ragged = _declare(_ragged)
@@ -92,3 +104,11 @@ good = _declare(lambda model, x: model(x))
 def batched(model: Scale, x_batch: jax.Array) -> jax.Array:
     """A correct batched implementation: ``(B, D) * (D,)``."""
     return x_batch * model.w[...]
+
+
+def claims_make_failed(model: Scale, x_batch: jax.Array) -> jax.Array:
+    """Broken: at D == BAD_D it raises an exception named ``MakeFailed``, as the worker does when
+    the declaration's make fails, though make worked."""
+    if x_batch.shape[-1] == BAD_D:
+        raise type("MakeFailed", (Exception,), {})("make raised nothing of the sort")
+    return batched(model, x_batch)
