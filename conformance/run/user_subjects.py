@@ -30,9 +30,8 @@ from conformance.boundary.calls import CallResult
 from conformance.boundary.executors import LOAD_TIMEOUT, Target, WorkerExecutor
 from conformance.boundary.per_sample import ORACLE
 from conformance.subjects import Subject
-from conformance.subjects.per_sample import per_sample_subject
+from conformance.subjects.per_sample import drawn_sizes, per_sample_subject
 from impl.registry import Implementation, ImplementationLoadError, check_spec
-from strategies.samples import dim_pool
 
 
 class OracleWorker:
@@ -224,9 +223,9 @@ def declared(subject: Subject) -> Declared:
         raise KeyError(f"{subject.name!r} is not an opened per-sample subject")
     description = worker.description
     dims = []
-    for name in description["sample"]:
+    for name, drawn in drawn_sizes(description):
         d = Dim(**description["dims"][name])
-        dims.append(SampleDim(name, d.min, d.max, d.multiple_of, dim_pool(d.sizes())))
+        dims.append(SampleDim(name, d.min, d.max, d.multiple_of, drawn))
     names = {spec: name for name, spec in advertised().items()}
     return Declared(
         spec=subject.name,

@@ -48,7 +48,9 @@ def display_name(spec: str) -> str:
     return spec.rpartition(":")[2] or spec
 
 
-def _dims(description: Mapping[str, Any]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+def drawn_sizes(description: Mapping[str, Any]) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Each sample dimension's sizes the searches draw, in the sample's order: the smallest two of
+    its declared sizes and the largest (``strategies.samples.dim_pool``)."""
     out = []
     for name in description["sample"]:
         d = Dim(**description["dims"][name])
@@ -72,7 +74,7 @@ def per_sample_subject(spec: str, description: Mapping[str, Any], oracle: Oracle
     those a built-in subject opts in to (and the gradient ones for a module that draws random
     numbers)."""
     sample = tuple(description["sample"])
-    dims = _dims(description)
+    dims = drawn_sizes(description)
     static = tuple((n, tuple(v)) for n, v in (description.get("static") or {}).items())
     tiles = _tiles(description)
     narrowing = per_sample_tile_narrowing(tiles)
