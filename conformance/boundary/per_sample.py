@@ -174,7 +174,10 @@ def per_sample(decl: PerSample, graphdef: Any, kind: str, wide: bool = False) ->
 
 def _jit_or_eager(key: tuple[Any, ...], eager: Callable[..., Any]) -> Callable[..., Any]:
     """``eager`` under ``jax.jit``, compiled once per ``key`` and shape; eagerly from the first
-    call that cannot be traced (Python control flow on values) on."""
+    call that cannot be traced (Python control flow on values) on, and eagerly for a call XLA
+    fails to compile or run (some XLA versions reject programs they compiled themselves: jax
+    0.4.31 fails a RET_CHECK on a bfloat16 MLP block): run as written, the call either gives its
+    output or raises its own error."""
     import jax
 
     compiled = _COMPILED.setdefault(key, jax.jit(eager))
@@ -184,9 +187,10 @@ def _jit_or_eager(key: tuple[Any, ...], eager: Callable[..., Any]) -> Callable[.
             try:
                 return compiled(*args)
             except Exception as e:
-                if type(e).__name__ not in _UNTRACEABLE:
+                if type(e).__name__ in _UNTRACEABLE:
+                    _COMPILED[key] = None
+                elif type(e).__name__ != "XlaRuntimeError":
                     raise
-                _COMPILED[key] = None
         return eager(*args)
 
     return one

@@ -75,14 +75,15 @@ def test_the_json_report_names_the_user_subject_and_its_failure(checked: dict[st
     assert failed["status"] == "fail"
     assert "disagrees with the float64 oracle" in failed["message"]
     assert set(failed["counterexample"]["summary"]) == {"seed", "x_batch"}
-    assert failed["replay"].startswith(f"python -m conformance replay --subject {SUBJECT} --impl {BROKEN} ")
+    # the interpreter is named "python" where that is the one on PATH, else by its path
+    assert f" -m conformance replay --subject {SUBJECT} --impl {BROKEN} " in failed["replay"]
 
 
 def test_the_recorded_replay_command_reproduces_the_failure(
     checked: dict[str, Any], cli_env: dict[str, str]
 ) -> None:
     argv = shlex.split(cell(checked["report"], "head_over_batch_axis")["replay"])
-    assert argv[:4] == ["python", "-m", "conformance", "replay"], argv
+    assert argv[1:4] == ["-m", "conformance", "replay"], argv
     replayed = run([sys.executable, *argv[1:]], cli_env)
     assert replayed.returncode == EXIT_FAILED, str(replayed)
     assert "FAIL: disagrees with the float64 oracle" in replayed.stdout, str(replayed)
