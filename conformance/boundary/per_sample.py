@@ -127,9 +127,11 @@ def sample_output(decl: PerSample, model: Any, shape: tuple[int, ...], dtype: An
     return jnp.asarray(fn(nnx.merge(graphdef, state), jnp.zeros(shape, dtype)))
 
 
-#: Compiled per-sample functions: (declaration, graph, kind) -> the function, or None where the
-#: call cannot be traced (Python control flow on values) and runs eagerly.
-_COMPILED: dict[tuple[int, Any, str], Any] = {}
+#: Compiled per-sample functions and lifts: (declaration, graph, what) -> the function, or None
+#: where the call cannot be traced (Python control flow on values) and runs eagerly.
+_COMPILED: dict[tuple[Any, ...], Any] = {}
+#: (key of :data:`_COMPILED`, the arguments' shapes and dtypes) that XLA failed to compile or run.
+_REJECTED: set[tuple[Any, ...]] = set()
 
 #: What tracing raises for code that needs concrete values.
 _UNTRACEABLE = (
@@ -182,14 +184,19 @@ def _jit_or_eager(key: tuple[Any, ...], eager: Callable[..., Any]) -> Callable[.
 
     compiled = _COMPILED.setdefault(key, jax.jit(eager))
 
+    def signature(args: tuple[Any, ...]) -> tuple[Any, ...]:
+        return key, tuple((np.shape(a), str(getattr(a, "dtype", ""))) for a in jax.tree.leaves(args))
+
     def one(*args: Any) -> Any:
-        if _COMPILED.get(key) is not None:
+        if _COMPILED.get(key) is not None and not (_REJECTED and signature(args) in _REJECTED):
             try:
                 return compiled(*args)
             except Exception as e:
                 if type(e).__name__ in _UNTRACEABLE:
                     _COMPILED[key] = None
-                elif type(e).__name__ != "XlaRuntimeError":
+                elif type(e).__name__ == "XlaRuntimeError":  # not tried again on these shapes
+                    _REJECTED.add(signature(args))
+                else:
                     raise
         return eager(*args)
 
